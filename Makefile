@@ -1,0 +1,44 @@
+# One environment, made from this project's own files. `make test` is what CI runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lint typecheck pytest run migrate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU build on disk (or the CPU wheel index) instead of a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0 || \
+	  $(BIN)/pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check training service tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+migrate: setup
+	$(BIN)/temporal-order db upgrade
+
+run: setup migrate
+	$(BIN)/temporal-order bootstrap
+	$(BIN)/temporal-order serve --host 127.0.0.1 --port 8000
+
+bench: setup
+	$(BIN)/python bench/train_bench.py
+	$(BIN)/python bench/serve_bench.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,240 @@
+"""The HTTP API's request and response bodies: the contract shared by the service and the SDK.
+
+Imports only pydantic and the standard library, so `service.client` can use it without torch or fastapi.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed"]
+TaskName = Literal["6a", "6b"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+
+MAX_GENERATE = 10_000
+
+
+class Strict(BaseModel):
+    """Requests reject unknown fields, so a typo is an error rather than a silently ignored option."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    """One problem: `loc` is where (e.g. ["body", "sequences", 3]), `position` the 1-based symbol."""
+
+    loc: list[str | int] = Field(default_factory=list)
+    msg: str
+    type: str = "value_error"
+    position: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: str  # a short machine-readable kind: "validation_error", "not_found", "model_not_ready", ...
+    message: str  # one sentence a person can act on
+    details: list[ErrorDetail] = Field(default_factory=list)
+    hint: str | None = None
+
+
+# ---- classify -------------------------------------------------------------------------------------
+
+
+class ClassifyRequest(Strict):
+    sequence: str = Field(description="Symbols E a b c d X Y B, compact ('EabX…B'); whitespace is ignored.")
+    arch: Arch | None = Field(default=None, description="Defaults to the architecture with the lowest test error.")
+    explain: bool = False
+
+
+class ClassifyBatchRequest(Strict):
+    sequences: list[str] = Field(min_length=1)
+    arch: Arch | None = None
+
+
+class ClassifyResult(BaseModel):
+    label: str  # e.g. "XYX"
+    class_index: int
+    probabilities: dict[str, float]  # class name → probability, in class order
+    arch: Arch
+    model_version: int
+    rule_label: str | None  # the ground truth by the task's rule, or null when the string is not well-formed
+    in_distribution: bool  # false when length or positions lie outside the training distribution
+    problems: list[str] = Field(default_factory=list)  # why it is out of distribution / not well-formed
+    attribution: list[float] | None = None  # one number per symbol when explain=true
+    attribution_method: Literal["attention", "gradient_x_input"] | None = None
+
+
+class ClassifyBatchResult(BaseModel):
+    results: list[ClassifyResult]
+
+
+# ---- generate -------------------------------------------------------------------------------------
+
+
+class GenerateRequest(Strict):
+    n: int = Field(default=5, ge=1, le=MAX_GENERATE)
+    task: TaskName = "6b"
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
+
+
+class GeneratedSequence(BaseModel):
+    sequence: str
+    label: str
+    class_index: int
+    positions: list[int]  # 1-based positions of the relevant symbols
+
+
+class GenerateResult(BaseModel):
+    task: TaskName
+    seed: int
+    sequences: list[GeneratedSequence]
+
+
+# ---- training jobs --------------------------------------------------------------------------------
+
+
+class TrainJobCreate(Strict):
+    arch: Arch | Literal["all"] = "lstm"
+    task: TaskName = "6b"
+    trials: int = Field(default=1, ge=1, le=100)
+    max_sequences: int = Field(default=200_000, ge=100, le=10_000_000)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    optimizer: Literal["adam", "sgd"] | None = None
+    learning_rate: float | None = Field(default=None, gt=0, le=10)
+    batch_size: int | None = Field(default=None, ge=1, le=4096)
+    grad_clip: float | None = Field(default=None, gt=0, le=1000)
+    activate: bool = True
+
+
+class TrainJobProgress(BaseModel):
+    arch: str | None = None
+    trial: int = 0  # 1-based trial being trained
+    trials: int = 0
+    sequences: int = 0
+    max_sequences: int = 0
+    train_error: float | None = None
+    train_accuracy: float | None = None
+
+
+class TrialPublic(BaseModel):
+    arch: str
+    seed: int
+    converged: bool
+    sequences_to_criterion: int | None
+    wrong_argmax: int
+    wrong_paper: int
+    n_test: int
+    model_version: int | None = None
+
+
+class TrainJobPublic(BaseModel):
+    id: str
+    status: JobStatus
+    params: TrainJobCreate
+    progress: TrainJobProgress
+    results: list[TrialPublic] = Field(default_factory=list)
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    status_url: str
+
+
+class TrainJobList(BaseModel):
+    jobs: list[TrainJobPublic]
+
+
+# ---- metrics --------------------------------------------------------------------------------------
+
+
+class SummaryPublic(BaseModel):
+    trials: int
+    converged: int
+    median_sequences_to_criterion: float | None
+    mean_sequences_to_criterion: float | None
+    mean_wrong_argmax: float
+    std_wrong_argmax: float
+    mean_wrong_paper: float
+    std_wrong_paper: float
+    n_test: int
+    mean_test_accuracy: float
+
+
+class PaperFiguresPublic(BaseModel):
+    task: str
+    sequences_to_criterion: int
+    wrong_predictions: float
+    n_test: int
+    note: str
+
+
+class ArchMetrics(BaseModel):
+    arch: Arch
+    task: str | None
+    active_version: int | None
+    run_id: int | None
+    summary: SummaryPublic | None  # the protocol's summary over the active run's trials
+    paper: PaperFiguresPublic | None
+
+
+class MetricsPublic(BaseModel):
+    architectures: list[ArchMetrics]
+
+
+# ---- models and health ----------------------------------------------------------------------------
+
+
+class ModelVersionPublic(BaseModel):
+    arch: Arch
+    version: int
+    active: bool
+    task: str
+    run_id: int
+    seed: int
+    converged: bool
+    sequences_to_criterion: int | None
+    wrong_argmax: int
+    wrong_paper: int
+    n_test: int
+    parameter_count: int
+    sha256: str
+    created_at: datetime
+
+
+class ModelPublic(BaseModel):
+    arch: Arch
+    state: Literal["ready", "missing", "error"]
+    active_version: int | None
+    device: str | None
+    parameter_count: int | None
+    error: str | None = None
+    versions: list[ModelVersionPublic] = Field(default_factory=list)
+
+
+class ModelList(BaseModel):
+    default_arch: Arch | None
+    models: list[ModelPublic]
+
+
+class ActivateRequest(Strict):
+    version: int = Field(ge=1)
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    registry: bool
+    models: dict[str, Literal["ready", "missing", "error"]]
+    detail: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,132 @@
+"""The paper's test protocol: fresh test sequences per trial, wrong predictions by two counting rules, and
+the summary over trials that the report, the registry and the service's /metrics share.
+
+    temporal-order train --arch all --trials 10 --json
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from training.criterion import argmax_correct, paper_correct
+from training.models import SequenceClassifier, one_hot
+from training.task import TaskSpec, generate, make_generator
+
+N_TEST = 3000
+# Test sequences come from a stream no training seed can reach: a trial's seed plus this offset.
+TEST_SEED_OFFSET = 1_000_003
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TestResult:
+    n_test: int
+    wrong_argmax: int
+    wrong_paper: int
+
+    @property
+    def accuracy(self) -> float:
+        return 1.0 - self.wrong_argmax / self.n_test if self.n_test else float("nan")
+
+
+@torch.no_grad()
+def predict_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return model(one_hot(tokens), lengths).softmax(dim=1)
+
+
+@torch.no_grad()
+def evaluate(model: SequenceClassifier, task: TaskSpec, *, seed: int, n_test: int = N_TEST) -> TestResult:
+    """Count wrong predictions on `n_test` fresh sequences drawn from the test stream of `seed`."""
+    generator = make_generator(seed + TEST_SEED_OFFSET)
+    wrong_argmax = wrong_paper = 0
+    remaining = n_test
+    while remaining > 0:
+        batch = generate(task, min(EVAL_BATCH, remaining), generator)
+        probabilities = predict_probabilities(model, batch.tokens, batch.lengths)
+        wrong_argmax += int((~argmax_correct(probabilities, batch.labels)).sum())
+        wrong_paper += int((~paper_correct(probabilities, batch.labels)).sum())
+        remaining -= len(batch)
+    return TestResult(n_test=n_test, wrong_argmax=wrong_argmax, wrong_paper=wrong_paper)
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """One trial as the summary needs it."""
+
+    seed: int
+    converged: bool
+    sequences_to_criterion: int | None
+    wrong_argmax: int
+    wrong_paper: int
+    n_test: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Summary:
+    trials: int
+    converged: int
+    median_sequences_to_criterion: float | None
+    mean_sequences_to_criterion: float | None
+    mean_wrong_argmax: float
+    std_wrong_argmax: float
+    mean_wrong_paper: float
+    std_wrong_paper: float
+    n_test: int
+    mean_test_accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _std(values: Sequence[float]) -> float:
+    return statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(outcomes: Sequence[TrialOutcome]) -> Summary:
+    """Converged count, median and mean sequences to criterion (converged trials), mean ± std wrong."""
+    if not outcomes:
+        raise ValueError("no trials to summarize")
+    to_criterion = [o.sequences_to_criterion for o in outcomes if o.sequences_to_criterion is not None]
+    argmax = [float(o.wrong_argmax) for o in outcomes]
+    paper = [float(o.wrong_paper) for o in outcomes]
+    return Summary(
+        trials=len(outcomes),
+        converged=sum(o.converged for o in outcomes),
+        median_sequences_to_criterion=float(statistics.median(to_criterion)) if to_criterion else None,
+        mean_sequences_to_criterion=float(statistics.fmean(to_criterion)) if to_criterion else None,
+        mean_wrong_argmax=statistics.fmean(argmax),
+        std_wrong_argmax=_std(argmax),
+        mean_wrong_paper=statistics.fmean(paper),
+        std_wrong_paper=_std(paper),
+        n_test=outcomes[0].n_test,
+        mean_test_accuracy=statistics.fmean(1.0 - o.wrong_argmax / o.n_test for o in outcomes),
+    )
+
+
+@dataclass(frozen=True)
+class PaperFigures:
+    """Hochreiter & Schmidhuber 1997, Table 11 (LSTM, averages over 20 trials)."""
+
+    task: str
+    sequences_to_criterion: int
+    wrong_predictions: float
+    n_test: int
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PAPER_FIGURES: dict[str, PaperFigures] = {
+    "6b": PaperFigures("6b", 571_100, 2.0, 2560, "LSTM, 3 memory blocks of size 2, 308 weights, online SGD"),
+    "6a": PaperFigures("6a", 31_390, 1.0, 2560, "LSTM, online SGD"),
+}

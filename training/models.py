@@ -1,0 +1,228 @@
+"""The four classifiers. Only `nn.Module`s and their frozen configs live here: no I/O, no arguments.
+
+Every model maps one-hot inputs (B, T, S) and lengths (B,) to class logits (B, C). Steps at or past a
+sequence's length are never read, so a sequence gets the same output alone or inside any padded batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.task import N_SYMBOLS
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """Elman RNN with ReLU units and an identity-initialised recurrence (IRNN, Le et al. 2015)."""
+
+    arch: ClassVar[str] = "rnn"
+    hidden_size: int = 64
+    identity_scale: float = 1.0
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """One LSTM layer; the forget gate starts open so memory survives the 30+ step gaps."""
+
+    arch: ClassVar[str] = "lstm"
+    hidden_size: int = 32
+    forget_bias: float = 3.0
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+
+@dataclass(frozen=True)
+class AttnRNNConfig:
+    """RNN encoder (IRNN) whose per-step states are attended to by the final state."""
+
+    arch: ClassVar[str] = "attn_rnn"
+    hidden_size: int = 64
+    identity_scale: float = 1.0
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+
+@dataclass(frozen=True)
+class AttnRNNSeedConfig:
+    """The seed notebook's attention: keys and values are the one-hot inputs themselves."""
+
+    arch: ClassVar[str] = "attn_rnn_seed"
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+
+ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig
+CONFIG_TYPES: dict[str, type[ModelConfig]] = {
+    cls.arch: cls for cls in (RNNConfig, LSTMConfig, AttnRNNConfig, AttnRNNSeedConfig)
+}
+ARCHITECTURES: tuple[str, ...] = tuple(CONFIG_TYPES)
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    return {"arch": config.arch, **dataclasses.asdict(config)}
+
+
+def config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    fields = dict(data)
+    arch = fields.pop("arch", None)
+    if arch not in CONFIG_TYPES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return CONFIG_TYPES[arch](**fields)
+
+
+def default_config(arch: str, n_classes: int = 8) -> ModelConfig:
+    if arch not in CONFIG_TYPES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return CONFIG_TYPES[arch](n_classes=n_classes)
+
+
+def one_hot(tokens: torch.Tensor) -> torch.Tensor:
+    """Token ids (B, T) → one-hot float inputs (B, T, S)."""
+    return F.one_hot(tokens, N_SYMBOLS).float()
+
+
+def last_step(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The state at each sequence's final step: (B, T, H) → (B, H)."""
+    index = (lengths - 1).to(states.device).view(-1, 1, 1).expand(-1, 1, states.shape[-1])
+    return states.gather(1, index).squeeze(1)
+
+
+def step_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """True on real steps, False on padding: (B, T)."""
+    steps = torch.arange(width, device=lengths.device).unsqueeze(0)
+    return steps < lengths.unsqueeze(1)
+
+
+def sigmoid_attention(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The seed's normalisation: weights = sigmoid(e_i) / Σ_j sigmoid(e_j) over real steps. (B, T)."""
+    gates = torch.sigmoid(scores) * mask.to(scores.device)
+    return gates / gates.sum(dim=1, keepdim=True)
+
+
+class SequenceClassifier(nn.Module):
+    """Common surface: forward(inputs, lengths) → logits; attention models also expose their weights."""
+
+    config: ModelConfig
+    has_attention: ClassVar[bool] = False
+
+    def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        raise TypeError(f"{type(self).__name__} has no attention weights")
+
+
+def _irnn(n_inputs: int, hidden_size: int, identity_scale: float) -> nn.RNN:
+    rnn = nn.RNN(n_inputs, hidden_size, nonlinearity="relu", batch_first=True)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(torch.eye(hidden_size) * identity_scale)
+        rnn.bias_hh_l0.zero_()
+        rnn.bias_ih_l0.zero_()
+        rnn.weight_ih_l0.normal_(0.0, 0.1)
+    return rnn
+
+
+class ElmanRNN(SequenceClassifier):
+    def __init__(self, config: RNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.rnn = _irnn(config.n_inputs, config.hidden_size, config.identity_scale)
+        self.head = nn.Linear(config.hidden_size, config.n_classes)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states, _ = self.rnn(inputs)  # (B, T, H)
+        return self.head(last_step(states, lengths))  # (B, C)
+
+
+class LSTMClassifier(SequenceClassifier):
+    def __init__(self, config: LSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.lstm = nn.LSTM(config.n_inputs, config.hidden_size, batch_first=True)
+        hidden = config.hidden_size
+        with torch.no_grad():
+            # PyTorch's gate order is input, forget, cell, output.
+            self.lstm.bias_ih_l0[hidden : 2 * hidden].fill_(config.forget_bias)
+            self.lstm.bias_hh_l0[hidden : 2 * hidden].zero_()
+        self.head = nn.Linear(hidden, config.n_classes)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states, _ = self.lstm(inputs)  # (B, T, H)
+        return self.head(last_step(states, lengths))  # (B, C)
+
+
+class AttentionRNN(SequenceClassifier):
+    """query = final output O_T, e_i = cos(O_T, O_i), keys = values = the encoder's per-step states."""
+
+    has_attention = True
+
+    def __init__(self, config: AttnRNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = _irnn(config.n_inputs, config.hidden_size, config.identity_scale)
+        self.head = nn.Linear(2 * config.hidden_size, config.n_classes)
+
+    def _attend(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        states, _ = self.encoder(inputs)  # (B, T, H)
+        query = last_step(states, lengths)  # (B, H)
+        scores = F.cosine_similarity(states, query.unsqueeze(1), dim=2, eps=1e-6)  # (B, T)
+        weights = sigmoid_attention(scores, step_mask(lengths, states.shape[1]))  # (B, T)
+        context = torch.einsum("bt,bth->bh", weights, states)  # (B, H)
+        return self.head(torch.cat([context, query], dim=1)), weights
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._attend(inputs, lengths)[0]
+
+    def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._attend(inputs, lengths)[1]
+
+
+class SeedAttentionRNN(SequenceClassifier):
+    """The seed's attention with keys and values = the one-hot inputs V_i.
+
+    The context Σ_i w_i V_i is a weighted bag of symbols. Any query that depended on the sequence would
+    only re-weight whole symbols, so the query here is one learned vector and the output is exactly a
+    function of the bag: XXY, XYX and YXX look the same, which caps 6b accuracy at 4 of 8 classes (50%).
+    """
+
+    has_attention = True
+
+    def __init__(self, config: AttnRNNSeedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.query = nn.Parameter(torch.randn(config.n_inputs) * 0.1)
+        self.head = nn.Linear(config.n_inputs, config.n_classes)
+        # The context sums weights, so counts matter; scale them to a range the head learns quickly.
+        self.count_scale = nn.Parameter(torch.tensor(10.0))
+
+    def _attend(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        query = self.query.view(1, 1, -1).expand_as(inputs)  # (B, T, S)
+        scores = F.cosine_similarity(inputs, query, dim=2, eps=1e-6)  # (B, T)
+        weights = sigmoid_attention(scores, step_mask(lengths, inputs.shape[1]))  # (B, T)
+        context = torch.einsum("bt,bts->bs", weights, inputs)  # (B, S)
+        return self.head(context * self.count_scale), weights
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._attend(inputs, lengths)[0]
+
+    def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self._attend(inputs, lengths)[1]
+
+
+def build_model(config: ModelConfig) -> SequenceClassifier:
+    if isinstance(config, RNNConfig):
+        return ElmanRNN(config)
+    if isinstance(config, LSTMConfig):
+        return LSTMClassifier(config)
+    if isinstance(config, AttnRNNConfig):
+        return AttentionRNN(config)
+    return SeedAttentionRNN(config)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

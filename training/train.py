@@ -1,0 +1,185 @@
+"""One trial: train a fresh model on online-generated sequences until the paper's stopping criterion or a
+sequence budget.
+
+    temporal-order train --arch lstm --trials 1 --seed 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from training.criterion import (
+    CRITERION_ERROR,
+    CRITERION_WINDOW,
+    StoppingCriterion,
+    paper_correct,
+    sequence_errors,
+)
+from training.models import ModelConfig, SequenceClassifier, build_model, default_config, one_hot
+from training.task import TaskSpec, generate, make_generator
+
+Optimizer = Literal["adam", "sgd"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one trial trains. `max_sequences` is the budget; the paper's criterion usually stops it first."""
+
+    optimizer: Optimizer = "adam"
+    learning_rate: float = 1e-2
+    batch_size: int = 32
+    grad_clip: float | None = 1.0
+    momentum: float = 0.0
+    max_sequences: int = 1_000_000
+    criterion_window: int = CRITERION_WINDOW
+    criterion_error: float = CRITERION_ERROR
+    curve_every: int = 1_000
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise ValueError("learning_rate must be a positive finite number")
+        if self.batch_size < 1 or self.max_sequences < 1 or self.curve_every < 1:
+            raise ValueError("batch_size, max_sequences and curve_every must be >= 1")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError("grad_clip must be positive or None")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Defaults that make each architecture learn 6b quickly (see bench/train_bench.py for the figures).
+DEFAULT_TRAIN_CONFIGS: dict[str, TrainConfig] = {
+    "rnn": TrainConfig(learning_rate=1e-3, batch_size=32),
+    "lstm": TrainConfig(learning_rate=1e-2, batch_size=32),
+    "attn_rnn": TrainConfig(learning_rate=1e-3, batch_size=32),
+    "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=100_000),
+}
+
+
+def default_train_config(arch: str, **overrides: Any) -> TrainConfig:
+    base = DEFAULT_TRAIN_CONFIGS.get(arch, TrainConfig())
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    sequences: int
+    train_error: float
+    train_accuracy: float
+
+
+@dataclass
+class Progress:
+    """What a progress hook sees after every batch."""
+
+    sequences: int
+    max_sequences: int
+    train_error: float
+    train_accuracy: float
+
+
+@dataclass
+class TrialResult:
+    model: SequenceClassifier
+    model_config: ModelConfig
+    train_config: TrainConfig
+    task: TaskSpec
+    seed: int
+    converged: bool
+    sequences_seen: int
+    sequences_to_criterion: int | None
+    curve: list[CurvePoint] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+class TrainingCancelled(Exception):
+    """Raised out of `train_trial` when the `should_stop` hook asks to stop."""
+
+
+ProgressHook = Callable[[Progress], None]
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
+    return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+
+
+def train_trial(
+    task: TaskSpec,
+    *,
+    arch: str | None = None,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
+    seed: int = 0,
+    on_progress: ProgressHook | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrialResult:
+    """Train one fresh model with its own seed; every training sequence is new (online generation)."""
+    if model_config is None:
+        if arch is None:
+            raise ValueError("give arch or model_config")
+        model_config = default_config(arch, n_classes=task.n_classes)
+    if model_config.n_classes != task.n_classes:
+        raise ValueError(f"model has {model_config.n_classes} classes, task {task.name} has {task.n_classes}")
+    config = train_config or default_train_config(model_config.arch)
+    torch.manual_seed(seed)
+    model = build_model(model_config)
+    optimizer = make_optimizer(model, config)
+    data = make_generator(seed)
+    criterion = StoppingCriterion(config.criterion_window, config.criterion_error)
+    curve: list[CurvePoint] = []
+    seen = 0
+    next_curve_point = config.curve_every
+    started = time.perf_counter()
+    converged = False
+    model.train()
+    while seen < config.max_sequences:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled(f"stopped after {seen} sequences")
+        batch = generate(task, min(config.batch_size, config.max_sequences - seen), data)
+        logits = model(one_hot(batch.tokens), batch.lengths)  # (B, C)
+        loss = F.cross_entropy(logits, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        # The criterion judges the outputs the network gave before this update, as online learning does.
+        with torch.no_grad():
+            probabilities = logits.detach().softmax(dim=1)
+            criterion.update(paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels))
+        seen += len(batch)
+        if seen >= next_curve_point:
+            curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))
+            next_curve_point += config.curve_every
+        if on_progress is not None:
+            on_progress(Progress(seen, config.max_sequences, criterion.mean_error, criterion.accuracy))
+        if criterion.met():
+            converged = True
+            break
+    if not curve or curve[-1].sequences != seen:
+        curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))
+    model.eval()
+    return TrialResult(
+        model=model,
+        model_config=model_config,
+        train_config=config,
+        task=task,
+        seed=seed,
+        converged=converged,
+        sequences_seen=seen,
+        sequences_to_criterion=seen if converged else None,
+        curve=curve,
+        wall_seconds=time.perf_counter() - started,
+    )
