@@ -1,0 +1,243 @@
+"""The synchronous client: `BaseClient` plus sending over `httpx.Client`.
+
+from service.client import Client
+
+with Client("http://127.0.0.1:8000") as client:
+    print(client.classify("EabXcd…B").label)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from service.client._base import (
+    NOT_GIVEN,
+    BaseClient,
+    NotGiven,
+    RequestSpec,
+    TimeoutTypes,
+    backoff_delay,
+    error_from_httpx,
+    parse_response,
+    should_retry,
+)
+from service.client._jobs import TrainJob
+from service.schemas import (
+    Arch,
+    ClassifyBatchResult,
+    ClassifyResult,
+    GenerateResult,
+    Health,
+    MetricsPublic,
+    ModelList,
+    ModelPublic,
+    Readiness,
+    TaskName,
+    TrainJobList,
+)
+
+T = TypeVar("T")
+log = logging.getLogger("service.client")
+
+
+class Client(BaseClient):
+    """A client of the temporal-order service.
+
+    `base_url` defaults to TEMPORAL_ORDER_URL, then http://127.0.0.1:8000; `api_key` to
+    TEMPORAL_ORDER_API_KEY (needed only by `train`, `TrainJob.cancel` and `activate`). Every method also
+    takes `timeout=` and `max_retries=` to override the client's settings for that one call.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, headers=headers)
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=self.default_headers(), timeout=self.timeout, transport=transport
+        )
+        self._sleep: Callable[[float], None] = time.sleep
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool. A `with` block does this for you."""
+        self._http.close()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._http.is_closed
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- sending --------------------------------------------------------------------------------
+
+    def _send(self, spec: RequestSpec[T], *, timeout: TimeoutTypes | NotGiven, max_retries: int | None) -> T:
+        retries_left = self._retries_for(max_retries)
+        retries_done = 0
+        while True:
+            request = self._build_request(self._http, spec, timeout, retries_done)
+            try:
+                response = self._http.send(request)
+            except httpx.TransportError as exc:
+                if not should_retry(spec, retries_left):
+                    raise error_from_httpx(exc, request) from exc
+                delay = backoff_delay(retries_done)
+                log.info("%s %s failed (%s); retry in %.2fs", spec.method, spec.path, exc, delay)
+            else:
+                if not should_retry(spec, retries_left, response=response):
+                    return parse_response(spec, response)
+                delay = backoff_delay(retries_done, response)
+                log.info(
+                    "%s %s answered %d; retry in %.2fs", spec.method, spec.path, response.status_code, delay
+                )
+                response.close()
+            self._sleep(delay)
+            retries_left -= 1
+            retries_done += 1
+
+    # ---- inference ------------------------------------------------------------------------------
+
+    def classify(
+        self,
+        sequence: str,
+        *,
+        arch: Arch | None = None,
+        explain: bool = False,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> ClassifyResult:
+        """Classify one symbol string ('EabXcd…B'); `explain=True` adds a per-symbol attribution."""
+        return self._send(self._classify(sequence, arch, explain), timeout=timeout, max_retries=max_retries)
+
+    def classify_batch(
+        self,
+        sequences: list[str],
+        *,
+        arch: Arch | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> ClassifyBatchResult:
+        """Classify many strings in one request; `.results` holds one result per sequence, in order."""
+        return self._send(self._classify_batch(sequences, arch), timeout=timeout, max_retries=max_retries)
+
+    def generate(
+        self,
+        *,
+        n: int = 5,
+        task: TaskName = "6b",
+        seed: int | None = None,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> GenerateResult:
+        """Draw `n` fresh sequences of `task` with their labels and relevant positions."""
+        return self._send(self._generate(n, task, seed), timeout=timeout, max_retries=max_retries)
+
+    # ---- training jobs --------------------------------------------------------------------------
+
+    def train(
+        self,
+        *,
+        arch: Arch | str = "lstm",
+        trials: int = 1,
+        max_sequences: int = 200_000,
+        task: TaskName = "6b",
+        seed: int = 0,
+        optimizer: str | None = None,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
+        grad_clip: float | None = None,
+        activate: bool = True,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+    ) -> TrainJob:
+        """Start a training job (needs the API key) and return its handle; `.wait()` blocks until it ends.
+
+        Never retried: if the answer is lost, look for the job in `jobs()` before starting another.
+        `arch="all"` trains every architecture in one job. Unset optimiser settings take the server's
+        per-architecture defaults.
+        """
+        params: dict[str, Any] = dict(
+            arch=arch, trials=trials, max_sequences=max_sequences, task=task, seed=seed, optimizer=optimizer,
+            learning_rate=learning_rate, batch_size=batch_size, grad_clip=grad_clip, activate=activate,
+        )  # fmt: skip
+        job = self._send(self._train(params), timeout=timeout, max_retries=0)
+        return TrainJob(self, job)
+
+    def job(
+        self, job_id: str, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> TrainJob:
+        """A handle on an existing job, with its current state in `.job`."""
+        job = self._send(self._get_job(job_id), timeout=timeout, max_retries=max_retries)
+        return TrainJob(self, job)
+
+    def jobs(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> TrainJobList:
+        """Every training job the server knows, newest first."""
+        return self._send(self._jobs(), timeout=timeout, max_retries=max_retries)
+
+    # ---- metrics, models, health ----------------------------------------------------------------
+
+    def metrics(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> MetricsPublic:
+        """Test-set errors of each architecture's active run beside the paper's figures."""
+        return self._send(self._metrics(), timeout=timeout, max_retries=max_retries)
+
+    def metrics_prometheus(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> str:
+        """The same metrics (and the service's own counters) in Prometheus text exposition format."""
+        return self._send(self._metrics_prometheus(), timeout=timeout, max_retries=max_retries)
+
+    def models(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> ModelList:
+        """Every architecture: state, active version, device, parameter count and registry versions."""
+        return self._send(self._models(), timeout=timeout, max_retries=max_retries)
+
+    def model(
+        self,
+        arch: Arch | str,
+        *,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> ModelPublic:
+        """One architecture's registry view."""
+        return self._send(self._model(arch), timeout=timeout, max_retries=max_retries)
+
+    def activate(
+        self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN
+    ) -> ModelPublic:
+        """Serve registry version `version` of `arch` from now on (needs the API key). Never retried."""
+        return self._send(self._activate(arch, version), timeout=timeout, max_retries=0)
+
+    def health(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> Health:
+        """Liveness: the process answers."""
+        return self._send(self._health(), timeout=timeout, max_retries=max_retries)
+
+    def ready(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> Readiness:
+        """Readiness, returned (not raised) also when the server says 503 not ready; see `.ready`."""
+        return self._send(self._ready(), timeout=timeout, max_retries=max_retries)
