@@ -35,7 +35,9 @@ class TestResult:
 
 
 @torch.no_grad()
-def predict_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def predict_probabilities(
+    model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor
+) -> torch.Tensor:
     model.eval()
     return model(one_hot(tokens), lengths).softmax(dim=1)
 

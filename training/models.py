@@ -46,6 +46,7 @@ class AttnRNNConfig:
     arch: ClassVar[str] = "attn_rnn"
     hidden_size: int = 64
     identity_scale: float = 1.0
+    cell: str = "irnn"  # "irnn" (ReLU, identity recurrence) or "gru"
     n_inputs: int = N_SYMBOLS
     n_classes: int = 8
 
@@ -164,7 +165,13 @@ class AttentionRNN(SequenceClassifier):
     def __init__(self, config: AttnRNNConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = _irnn(config.n_inputs, config.hidden_size, config.identity_scale)
+        self.encoder: nn.RNNBase
+        if config.cell == "gru":
+            self.encoder = nn.GRU(config.n_inputs, config.hidden_size, batch_first=True)
+        elif config.cell == "irnn":
+            self.encoder = _irnn(config.n_inputs, config.hidden_size, config.identity_scale)
+        else:
+            raise ValueError(f"unknown attention encoder cell {config.cell!r}; use 'irnn' or 'gru'")
         self.head = nn.Linear(2 * config.hidden_size, config.n_classes)
 
     def _attend(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

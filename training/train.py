@@ -158,7 +158,9 @@ def train_trial(
         # The criterion judges the outputs the network gave before this update, as online learning does.
         with torch.no_grad():
             probabilities = logits.detach().softmax(dim=1)
-            criterion.update(paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels))
+            criterion.update(
+                paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels)
+            )
         seen += len(batch)
         if seen >= next_curve_point:
             curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))

@@ -1,6 +1,6 @@
 """The `temporal-order` command line: offline commands live here; `service.cli` adds the online ones.
 
-    temporal-order --help
+temporal-order --help
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""Offline commands: generate sequences, train and test architectures, write the report.
+
+temporal-order generate --n 3 --seed 1 --json
+temporal-order train --arch all --trials 10 --workers 2
+temporal-order report
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from training.cli.progress import TrialProgressBars
+from training.models import ARCHITECTURES
+
+
+class ArchChoice(StrEnum):
+    rnn = "rnn"
+    lstm = "lstm"
+    attn_rnn = "attn_rnn"
+    attn_rnn_seed = "attn_rnn_seed"
+    all = "all"
+
+
+class TaskChoice(StrEnum):
+    six_a = "6a"
+    six_b = "6b"
+
+
+class OptimizerChoice(StrEnum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def generate(
+    n: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many sequences.")] = 5,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generator.")] = 0,
+    task: Annotated[TaskChoice, typer.Option(help="Task variant.")] = TaskChoice.six_b,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Generate task sequences with their labels and relevant positions (1-based)."""
+    from training.task import decode_batch, get_task, make_generator
+    from training.task import generate as generate_batch
+
+    spec = get_task(task.value)
+    batch = generate_batch(spec, n, make_generator(seed))
+    for text, label, positions in zip(
+        decode_batch(batch), batch.labels.tolist(), batch.positions.tolist(), strict=True
+    ):
+        name = spec.class_names[label]
+        if as_json:
+            typer.echo(json.dumps({"sequence": text, "label": name, "class_index": label, "positions": positions}))
+        else:
+            typer.echo(f"{name}  {' '.join(map(str, positions)):>9}  {text}")
+
+
+def train(
+    arch: Annotated[ArchChoice, typer.Option(help="Architecture, or all of them.")] = ArchChoice.all,
+    trials: Annotated[int, typer.Option(min=1, max=1000, help="Independent trials (own seed each).")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Trial i uses seed + i.")] = 0,
+    task: Annotated[TaskChoice, typer.Option(help="Task variant.")] = TaskChoice.six_b,
+    max_sequences: Annotated[
+        int | None,
+        typer.Option(min=1, help="Budget of training sequences per trial (default per architecture)."),
+    ] = None,
+    optimizer: Annotated[OptimizerChoice | None, typer.Option(help="adam (default) or sgd (paper).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0.0, help="Learning rate.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Sequences per update.")] = None,
+    grad_clip: Annotated[float | None, typer.Option(min=0.0, help="Gradient norm clip.")] = None,
+    n_test: Annotated[int, typer.Option(min=1, help="Fresh test sequences per trial.")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, help="Trials run in this many processes.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
+    record: Annotated[bool, typer.Option(help="Record every trial in the registry.")] = True,
+    activate: Annotated[bool, typer.Option(help="Activate the best trial per architecture.")] = True,
+) -> None:
+    """Train and test architectures with the paper's protocol; record every trial in the registry."""
+    from training.evaluate import summarize
+    from training.experiment import run_architectures
+    from training.task import get_task
+
+    spec = get_task(task.value)
+    arches = list(ARCHITECTURES) if arch is ArchChoice.all else [arch.value]
+    overrides: dict[str, Any] = {
+        "max_sequences": max_sequences,
+        "optimizer": optimizer.value if optimizer else None,
+        "learning_rate": learning_rate,
+        "batch_size": batch_size,
+        "grad_clip": grad_clip,
+    }
+    registry = _open_registry() if record else None
+    try:
+        with TrialProgressBars() as bars:
+            results = run_architectures(
+                arches,
+                spec,
+                trials=trials,
+                seed=seed,
+                overrides=overrides,
+                n_test=n_test,
+                workers=workers,
+                on_progress=bars.update,
+            )
+    except ValueError as error:
+        raise fail(str(error)) from None
+    documents = []
+    for name, records in results.items():
+        outcomes = [r.outcome for r in records]
+        document: dict[str, Any] = {
+            "arch": name,
+            "task": spec.name,
+            "trials": [o.to_dict() for o in outcomes],
+            "summary": summarize(outcomes).to_dict(),
+        }
+        if registry is not None:
+            run = registry.record_run(name, spec, records, activate=activate)
+            document["run_id"] = run.id
+            document["versions"] = run.version_numbers
+        documents.append(document)
+    if as_json:
+        typer.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
+    else:
+        _print_summaries(documents)
+
+
+def _open_registry() -> Any:
+    from training.registry import Registry, RegistryError
+
+    registry = Registry()
+    try:
+        registry.ensure_migrated()
+    except RegistryError as error:
+        raise fail(str(error)) from None
+    return registry
+
+
+def _print_summaries(documents: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Temporal order: trials and test results")
+    for column in (
+        "arch",
+        "converged",
+        "median seq. to criterion",
+        "wrong (argmax)",
+        "wrong (paper)",
+        "versions",
+    ):
+        table.add_column(column)
+    for document in documents:
+        s = document["summary"]
+        median = s["median_sequences_to_criterion"]
+        table.add_row(
+            document["arch"],
+            f"{s['converged']}/{s['trials']}",
+            "—" if median is None else f"{median:,.0f}",
+            f"{s['mean_wrong_argmax']:.2f} ± {s['std_wrong_argmax']:.2f} / {s['n_test']}",
+            f"{s['mean_wrong_paper']:.2f} ± {s['std_wrong_paper']:.2f} / {s['n_test']}",
+            ", ".join(map(str, document.get("versions", []))) or "not recorded",
+        )
+    Console().print(table)
+
+
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for report.md and learning_curves.png.")] = Path("var/report"),
+) -> None:
+    """Answer the notebook's three questions from the registry's active runs; write report.md and a plot."""
+    from training.report import write_report
+    from training.report_data import results_from_registry
+
+    results = results_from_registry(_open_registry())
+    markdown, plot = write_report(results, out)
+    sys.stdout.write(markdown.read_text())
+    typer.secho(f"wrote {markdown}" + (f" and {plot}" if plot else ""), err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(generate)
+    app.command()(train)
+    app.command()(report)
