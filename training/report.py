@@ -50,7 +50,8 @@ def summary_table(results: Sequence[ArchResults]) -> str:
         s = result.summary
         rows.append(
             f"| `{result.arch}` | {s.trials} | {s.converged}/{s.trials} | {_number(s.median_sequences_to_criterion)} "
-            f"| {_number(s.mean_sequences_to_criterion)} | {s.mean_wrong_argmax:.2f} ± {s.std_wrong_argmax:.2f} of {s.n_test} "
+            f"| {_number(s.mean_sequences_to_criterion)} "
+            f"| {s.mean_wrong_argmax:.2f} ± {s.std_wrong_argmax:.2f} of {s.n_test} "
             f"| {s.mean_wrong_paper:.2f} ± {s.std_wrong_paper:.2f} of {s.n_test} | {100 * s.mean_test_accuracy:.2f}% |"
         )
     tasks = {r.task for r in results}
@@ -59,14 +60,18 @@ def summary_table(results: Sequence[ArchResults]) -> str:
         if paper is not None:
             rows.append(
                 f"| paper, task {task} ({paper.note}) | 20 | — | — | {paper.sequences_to_criterion:,} "
-                f"| ≈{paper.wrong_predictions:g} of {paper.n_test} | ≈{paper.wrong_predictions:g} of {paper.n_test} | — |"
+                f"| ≈{paper.wrong_predictions:g} of {paper.n_test} "
+                f"| ≈{paper.wrong_predictions:g} of {paper.n_test} | — |"
             )
     return "\n".join(rows)
 
 
 def render_markdown(results: Sequence[ArchResults], plot_name: str | None = "learning_curves.png") -> str:
     if not results:
-        return "# Temporal order report\n\nThe registry holds no training runs yet: run `temporal-order train --arch all`.\n"
+        return (
+            "# Temporal order report\n\n"
+            "The registry holds no training runs yet: run `temporal-order train --arch all`.\n"
+        )
     lines = ["# Temporal order report", ""]
     lines += [
         "Protocol (Hochreiter & Schmidhuber 1997, experiment 6): online training on fresh sequences until the 2000 "
