@@ -1,0 +1,40 @@
+"""The model registry: every trial's checkpoint and results, the active version per architecture, and the
+service's training jobs, in one SQLAlchemy database migrated by Alembic.
+
+    temporal-order db upgrade && temporal-order models
+"""
+
+from training.registry.records import (
+    JOB_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    CorruptCheckpoint,
+    JobInfo,
+    JobNotFound,
+    LoadedModel,
+    NoActiveVersion,
+    RegistryError,
+    RunInfo,
+    SchemaNotMigrated,
+    VersionInfo,
+    VersionNotFound,
+)
+from training.registry.store import Registry, RunNotFound, TrialRecordLike, best_trial
+
+__all__ = [
+    "JOB_STATUSES",
+    "TERMINAL_JOB_STATUSES",
+    "CorruptCheckpoint",
+    "JobInfo",
+    "JobNotFound",
+    "LoadedModel",
+    "NoActiveVersion",
+    "Registry",
+    "RegistryError",
+    "RunInfo",
+    "RunNotFound",
+    "SchemaNotMigrated",
+    "TrialRecordLike",
+    "VersionInfo",
+    "VersionNotFound",
+    "best_trial",
+]

@@ -1,0 +1,492 @@
+"""The registry's repository: record trials, list and activate versions, load checkpoints, track jobs.
+
+    python -c "from training.registry import Registry; print(Registry().versions())"
+
+Every public method opens its own short session, so one `Registry` is safe to share between threads; what
+comes back is a frozen snapshot (`VersionInfo`, `RunInfo`, `JobInfo`), never a live ORM row.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from alembic import command
+from training.checkpoint import CheckpointError, from_checkpoint, read_config, to_checkpoint
+from training.evaluate import Summary, TestResult, TrialOutcome, summarize
+from training.models import config_to_dict, parameter_count
+from training.registry.db import make_engine
+from training.registry.orm import ActiveModel, ModelVersion, TrainingJob, TrainingRun, utcnow
+from training.registry.records import (
+    ACTIVE_JOB_STATUSES,
+    JOB_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    CorruptCheckpoint,
+    JobInfo,
+    JobNotFound,
+    LoadedModel,
+    NoActiveVersion,
+    RunInfo,
+    SchemaNotMigrated,
+    VersionInfo,
+    VersionNotFound,
+)
+from training.settings import get_settings, resolve_device
+from training.task import TaskSpec
+from training.train import TrialResult
+
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+# Two writers may pick the same next version number; the unique (arch, version) constraint turns that
+# into an IntegrityError, and the loser simply tries again with fresh numbers.
+_VERSION_RACE_RETRIES = 5
+_INTERRUPTED_ERROR = "interrupted: the process running this job stopped before it finished"
+
+
+class RunNotFound(VersionNotFound):
+    """No training run with that id (a `VersionNotFound`, so callers mapping that to 404 catch it too)."""
+
+
+class TrialRecordLike(Protocol):
+    """What `record_run` reads from a trial: `training.experiment.TrialRecord` has this shape."""
+
+    @property
+    def trial(self) -> TrialResult: ...
+
+    @property
+    def test(self) -> TestResult: ...
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's config for this project's migrations; with `connection`, env.py migrates through it."""
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _outcome(record: TrialRecordLike) -> TrialOutcome:
+    return TrialOutcome(
+        seed=record.trial.seed,
+        converged=record.trial.converged,
+        sequences_to_criterion=record.trial.sequences_to_criterion,
+        wrong_argmax=record.test.wrong_argmax,
+        wrong_paper=record.test.wrong_paper,
+        n_test=record.test.n_test,
+    )
+
+
+def best_trial(outcomes: Sequence[TrialOutcome]) -> int:
+    """Index of the trial to serve: fewest wrong (argmax), then fewest sequences to criterion, unconverged
+    last; ties go to the earlier trial."""
+
+    def rank(index: int) -> tuple[int, int, int, int]:
+        outcome = outcomes[index]
+        to_criterion = outcome.sequences_to_criterion
+        return (outcome.wrong_argmax, to_criterion is None, to_criterion or 0, index)
+
+    return min(range(len(outcomes)), key=rank)
+
+
+def _version_info(row: ModelVersion, *, active: bool) -> VersionInfo:
+    return VersionInfo(
+        arch=row.arch,
+        version=row.version,
+        active=active,
+        task=row.run.task,
+        task_spec=dict(row.run.task_spec),
+        run_id=row.run_id,
+        seed=row.seed,
+        converged=row.converged,
+        sequences_seen=row.sequences_seen,
+        sequences_to_criterion=row.sequences_to_criterion,
+        wrong_argmax=row.wrong_argmax,
+        wrong_paper=row.wrong_paper,
+        n_test=row.n_test,
+        parameter_count=row.parameter_count,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        model_config=dict(row.model_config),
+        train_config=dict(row.train_config),
+        curve=[dict(point) for point in row.curve],
+        wall_seconds=row.wall_seconds,
+        created_at=row.created_at,
+    )
+
+
+def _run_info(row: TrainingRun, version_numbers: list[int]) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        arch=row.arch,
+        task=row.task,
+        trials=row.trials,
+        seed=row.seed,
+        job_id=row.job_id,
+        created_at=row.created_at,
+        wall_seconds=row.wall_seconds,
+        version_numbers=version_numbers,
+    )
+
+
+def _job_info(row: TrainingJob) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        status=row.status,
+        params=dict(row.params),
+        progress=dict(row.progress),
+        results=[dict(result) for result in row.results],
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class Registry:
+    """Model versions, training runs and training jobs in one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url if url is not None else get_settings().database_url
+        self.engine: Engine = make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def ensure_migrated(self) -> None:
+        """Raise `SchemaNotMigrated` unless the database is at the migrations' head."""
+        with self.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+        expected = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        if current != expected:
+            found = ", ".join(sorted(current)) or "none"
+            raise SchemaNotMigrated(
+                f"registry {self.display_url} is not migrated: run `temporal-order db upgrade` "
+                f"(schema revision {found}, expected {', '.join(sorted(expected))})"
+            )
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to `revision` (programmatic `alembic upgrade head`)."""
+        with self.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+
+    def downgrade(self, revision: str = "base") -> None:
+        with self.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
+
+    # -- writes ---------------------------------------------------------------------------------------
+
+    def record_run(
+        self,
+        arch: str,
+        task: TaskSpec,
+        records: Sequence[TrialRecordLike],
+        *,
+        activate: bool = True,
+        job_id: str | None = None,
+    ) -> RunInfo:
+        """Store every trial of one run as a new version, all in one transaction; optionally activate the
+        best trial."""
+        if not records:
+            raise ValueError("a run needs at least one trial")
+        for record in records:
+            if record.trial.model_config.arch != arch:
+                raise ValueError(f"trial of {record.trial.model_config.arch!r} recorded under {arch!r}")
+        # Serialising is CPU work: do it before the transaction, so the write lock is held only for I/O.
+        checkpoints = [to_checkpoint(record.trial.model) for record in records]
+        outcomes = [_outcome(record) for record in records]
+        best = best_trial(outcomes)
+        to_criterion = [o.sequences_to_criterion for o in outcomes if o.sequences_to_criterion is not None]
+        first = records[0].trial
+        for attempt in range(_VERSION_RACE_RETRIES):
+            try:
+                with self._sessions.begin() as session:
+                    latest = session.scalar(
+                        select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch)
+                    )
+                    run = TrainingRun(
+                        arch=arch,
+                        task=task.name,
+                        task_spec=task.to_dict(),
+                        trials=len(records),
+                        seed=first.seed,
+                        status="completed",
+                        converged=sum(o.converged for o in outcomes),
+                        median_sequences_to_criterion=float(statistics.median(to_criterion))
+                        if to_criterion
+                        else None,
+                        model_config=config_to_dict(first.model_config),
+                        train_config=first.train_config.to_dict(),
+                        job_id=job_id,
+                        wall_seconds=sum(record.trial.wall_seconds for record in records),
+                        created_at=utcnow(),
+                    )
+                    for index, (record, checkpoint) in enumerate(zip(records, checkpoints, strict=True)):
+                        run.versions.append(self._version_row(arch, (latest or 0) + 1 + index, index, record))
+                        run.versions[-1].checkpoint = checkpoint.data
+                        run.versions[-1].sha256 = checkpoint.sha256
+                        run.versions[-1].size_bytes = checkpoint.size_bytes
+                    session.add(run)
+                    session.flush()
+                    if activate:
+                        self._set_active(session, arch, run.versions[best].id)
+                    return _run_info(run, [row.version for row in run.versions])
+            except IntegrityError:
+                if attempt == _VERSION_RACE_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _version_row(arch: str, version: int, index: int, record: TrialRecordLike) -> ModelVersion:
+        trial, test = record.trial, record.test
+        return ModelVersion(
+            arch=arch,
+            version=version,
+            trial_index=index,
+            seed=trial.seed,
+            converged=trial.converged,
+            sequences_seen=trial.sequences_seen,
+            sequences_to_criterion=trial.sequences_to_criterion,
+            curve=[
+                {"sequences": p.sequences, "train_error": p.train_error, "train_accuracy": p.train_accuracy}
+                for p in trial.curve
+            ],
+            wall_seconds=trial.wall_seconds,
+            n_test=test.n_test,
+            wrong_argmax=test.wrong_argmax,
+            wrong_paper=test.wrong_paper,
+            parameter_count=parameter_count(trial.model),
+            model_config=config_to_dict(trial.model_config),
+            train_config=trial.train_config.to_dict(),
+            created_at=utcnow(),
+        )
+
+    @staticmethod
+    def _set_active(session: Session, arch: str, version_id: int) -> None:
+        session.merge(ActiveModel(arch=arch, version_id=version_id, activated_at=utcnow()))
+
+    def activate(self, arch: str, version: int) -> VersionInfo:
+        """Make `arch` version `version` the one the service serves."""
+        with self._sessions.begin() as session:
+            row = self._find(session, arch, version)
+            self._set_active(session, arch, row.id)
+            return _version_info(row, active=True)
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _find(session: Session, arch: str, version: int) -> ModelVersion:
+        row = session.scalar(
+            select(ModelVersion)
+            .options(joinedload(ModelVersion.run))
+            .where(ModelVersion.arch == arch, ModelVersion.version == version)
+        )
+        if row is None:
+            raise VersionNotFound(f"no version {version} of {arch!r} in the registry")
+        return row
+
+    @staticmethod
+    def _active_ids(session: Session) -> set[int]:
+        return set(session.scalars(select(ActiveModel.version_id)))
+
+    def versions(self, arch: str | None = None) -> list[VersionInfo]:
+        """Every version (of `arch`, or of all architectures), newest first; checkpoints are not read."""
+        statement = (
+            select(ModelVersion).options(joinedload(ModelVersion.run)).order_by(ModelVersion.id.desc())
+        )
+        if arch is not None:
+            statement = statement.where(ModelVersion.arch == arch)
+        with self._sessions() as session:
+            active = self._active_ids(session)
+            return [_version_info(row, active=row.id in active) for row in session.scalars(statement)]
+
+    def version(self, arch: str, version: int) -> VersionInfo:
+        with self._sessions() as session:
+            row = self._find(session, arch, version)
+            return _version_info(row, active=row.id in self._active_ids(session))
+
+    def active_version(self, arch: str) -> VersionInfo | None:
+        with self._sessions() as session:
+            row = session.scalar(
+                select(ModelVersion)
+                .options(joinedload(ModelVersion.run))
+                .join(ActiveModel, ActiveModel.version_id == ModelVersion.id)
+                .where(ActiveModel.arch == arch)
+            )
+            return None if row is None else _version_info(row, active=True)
+
+    def load_model(self, arch: str, version: int | None = None, *, device: str = "cpu") -> LoadedModel:
+        """Rebuild a version's model (the active one when `version` is None) after checking its sha256."""
+        if version is None:
+            active = self.active_version(arch)
+            if active is None:
+                raise NoActiveVersion(
+                    f"{arch!r} has no active version: train one, "
+                    f"or run `temporal-order activate {arch} VERSION`"
+                )
+            version = active.version
+        with self._sessions() as session:
+            row = self._find(session, arch, version)
+            info = _version_info(row, active=row.id in self._active_ids(session))
+            data = session.scalar(select(ModelVersion.checkpoint).where(ModelVersion.id == row.id))
+        name = f"{arch} version {version}"
+        try:
+            if data is None:
+                raise CheckpointError("no checkpoint bytes stored")
+            model = from_checkpoint(data, sha256=info.sha256, device=resolve_device(device))
+            stored_arch = read_config(data).get("arch")
+        except CheckpointError as error:
+            raise CorruptCheckpoint(f"checkpoint of {name} is corrupt: {error}") from None
+        if stored_arch != arch:
+            raise CorruptCheckpoint(f"checkpoint of {name} holds a {stored_arch!r} model")
+        return LoadedModel(model=model, info=info, task=TaskSpec.from_dict(info.task_spec))
+
+    def run(self, run_id: int) -> RunInfo:
+        with self._sessions() as session:
+            row = session.get(TrainingRun, run_id)
+            if row is None:
+                raise RunNotFound(f"no training run {run_id} in the registry")
+            numbers = session.scalars(
+                select(ModelVersion.version)
+                .where(ModelVersion.run_id == run_id)
+                .order_by(ModelVersion.version)
+            )
+            return _run_info(row, list(numbers))
+
+    def run_versions(self, run_id: int) -> list[VersionInfo]:
+        """Every trial of a run, in trial order, with its learning curve."""
+        statement = (
+            select(ModelVersion)
+            .options(joinedload(ModelVersion.run))
+            .where(ModelVersion.run_id == run_id)
+            .order_by(ModelVersion.version)
+        )
+        with self._sessions() as session:
+            active = self._active_ids(session)
+            rows = list(session.scalars(statement))
+            if not rows and session.get(TrainingRun, run_id) is None:
+                raise RunNotFound(f"no training run {run_id} in the registry")
+            return [_version_info(row, active=row.id in active) for row in rows]
+
+    def active_summary(self, arch: str) -> tuple[VersionInfo, RunInfo, Summary] | None:
+        """The paper's protocol over the run that produced `arch`'s active version, or None if none is."""
+        active = self.active_version(arch)
+        if active is None:
+            return None
+        trials = self.run_versions(active.run_id)
+        return active, self.run(active.run_id), summarize([trial.outcome for trial in trials])
+
+    # -- training jobs ----------------------------------------------------------------------------------
+
+    def create_job(self, params: dict[str, Any]) -> JobInfo:
+        with self._sessions.begin() as session:
+            row = TrainingJob(
+                id=uuid.uuid4().hex,
+                status="queued",
+                params=dict(params),
+                progress={},
+                results=[],
+                error=None,
+                cancel_requested=False,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return _job_info(row)
+
+    def job(self, job_id: str) -> JobInfo:
+        with self._sessions() as session:
+            return _job_info(self._job_row(session, job_id))
+
+    @staticmethod
+    def _job_row(session: Session, job_id: str) -> TrainingJob:
+        row = session.get(TrainingJob, job_id)
+        if row is None:
+            raise JobNotFound(f"no training job {job_id!r}")
+        return row
+
+    def jobs(self, limit: int = 100) -> list[JobInfo]:
+        """The most recent jobs, newest first."""
+        statement = select(TrainingJob).order_by(TrainingJob.created_at.desc(), TrainingJob.id).limit(limit)
+        with self._sessions() as session:
+            return [_job_info(row) for row in session.scalars(statement)]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        progress: dict[str, Any] | None = None,
+        results: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+    ) -> JobInfo:
+        """Change what is given; entering `running` stamps started_at, entering a final status finished_at."""
+        if status is not None and status not in JOB_STATUSES:
+            raise ValueError(f"unknown job status {status!r}; known: {', '.join(JOB_STATUSES)}")
+        with self._sessions.begin() as session:
+            row = self._job_row(session, job_id)
+            now = utcnow()
+            if status is not None:
+                if status == "running" and row.started_at is None:
+                    row.started_at = now
+                if status in TERMINAL_JOB_STATUSES and row.finished_at is None:
+                    row.finished_at = now
+                row.status = status
+            if progress is not None:
+                row.progress = dict(progress)
+            if results is not None:
+                row.results = [dict(result) for result in results]
+            if error is not None:
+                row.error = error
+            return _job_info(row)
+
+    def request_cancel(self, job_id: str) -> JobInfo:
+        """Ask a job to stop; a job still queued is cancelled at once, a running one by its worker."""
+        with self._sessions.begin() as session:
+            row = self._job_row(session, job_id)
+            if row.status in TERMINAL_JOB_STATUSES:
+                return _job_info(row)
+            row.cancel_requested = True
+            if row.status == "queued":
+                row.status = "cancelled"
+                row.finished_at = utcnow()
+            return _job_info(row)
+
+    def mark_interrupted(self) -> int:
+        """Mark jobs still queued or running as interrupted (call at startup: their process is gone)."""
+        statement = (
+            update(TrainingJob)
+            .where(TrainingJob.status.in_(ACTIVE_JOB_STATUSES))
+            .values(
+                status="interrupted",
+                finished_at=utcnow(),
+                error=func.coalesce(TrainingJob.error, _INTERRUPTED_ERROR),
+            )
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount
