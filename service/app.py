@@ -1,0 +1,126 @@
+"""The FastAPI application factory and its lifespan.
+
+uvicorn --factory service.app:create_app      # or: temporal-order serve --port 8000
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from fastapi import FastAPI
+
+from service.deps import ServiceState
+from service.errors import install_error_handlers
+from service.inference import InferencePool, pick_device
+from service.jobs import JobManager
+from service.metrics import ServiceMetrics
+from service.middleware import ServiceMiddleware
+from service.routes import classify, generate, health, metrics, models, train
+from service.routes.health import package_version
+from service.settings import ServiceSettings
+from training.registry import JobInfo, Registry
+
+logger = logging.getLogger("service.app")
+
+
+async def _refresh_loop(pool: InferencePool, interval_s: float) -> None:
+    """Pick up versions activated by another process (the CLI, another replica)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            changed = await pool.refresh()
+            if changed:
+                logger.info("swapped in new active versions: %s", ", ".join(changed))
+        except Exception:
+            logger.exception("refreshing the active versions failed")
+
+
+async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
+    settings = state.settings
+    registry = Registry(settings.database_url)
+    await asyncio.to_thread(registry.ensure_migrated)  # SchemaNotMigrated says what to run
+    state.registry = registry
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)
+    pool = InferencePool(
+        registry,
+        device=pick_device(settings.device),
+        executor=executor,
+        micro_batch_max_size=settings.micro_batch_max_size,
+        micro_batch_max_wait_s=settings.micro_batch_max_wait_ms / 1000,
+        max_tokens_per_forward=settings.max_tokens_per_forward,
+        on_batch=lambda arch, size: state.metrics.observe_batch(arch, "micro", size),
+    )
+    await pool.load_all()
+    if settings.warmup:
+        await asyncio.get_running_loop().run_in_executor(executor, pool.warm_up)
+    state.pool = pool
+
+    async def job_finished(info: JobInfo) -> None:
+        if info.status == "succeeded":
+            await pool.refresh()
+
+    jobs = JobManager(
+        registry,
+        database_url=settings.database_url,
+        concurrency=settings.job_concurrency,
+        training_threads=settings.training_threads,
+        on_finished=job_finished,
+    )
+    await jobs.start()
+    state.jobs = jobs
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the app; heavy objects (registry, models, job workers) are made in the lifespan."""
+    settings = settings or ServiceSettings()
+    api_key, generated = settings.resolved_api_key()
+    if generated:
+        print(
+            f"temporal-order: no TEMPORAL_ORDER_API_KEY set; this run's API key is {api_key}",
+            file=sys.stderr,
+            flush=True,
+        )
+    state = ServiceState(settings=settings, api_key=api_key, metrics=ServiceMetrics())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await _startup(state, executor)
+            if settings.reload_interval_s > 0 and state.pool is not None:
+                tasks.append(asyncio.create_task(_refresh_loop(state.pool, settings.reload_interval_s)))
+            state.ready = True
+            logger.info("ready on device %s", state.pool.device if state.pool else "?")
+            yield
+        finally:
+            state.ready = False
+            for task in tasks:
+                task.cancel()
+            if state.jobs is not None:
+                await state.jobs.close()
+            if state.pool is not None:
+                await state.pool.close()
+            executor.shutdown(wait=True)
+            if state.registry is not None:
+                state.registry.close()
+
+    app = FastAPI(
+        title="temporal-order",
+        version=package_version(),
+        summary="Classifiers for the temporal order problem of Hochreiter & Schmidhuber (1997), experiment 6.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    for module in (classify, generate, train, metrics, models, health):
+        app.include_router(module.router)
+    app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
+    return app

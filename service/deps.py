@@ -1,0 +1,99 @@
+"""What route handlers receive: the service's state, built once in the lifespan, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from service.errors import ModelNotReady, Unauthorized
+from service.inference import InferencePool
+from service.jobs import JobManager
+from service.metrics import ServiceMetrics
+from service.settings import ServiceSettings
+from training.registry import Registry
+
+
+@dataclass
+class ServiceState:
+    """Heavy objects of one running app. `pool` and `jobs` exist once startup has got that far."""
+
+    settings: ServiceSettings
+    api_key: str
+    metrics: ServiceMetrics
+    registry: Registry | None = None
+    pool: InferencePool | None = None
+    jobs: JobManager | None = None
+    ready: bool = False
+    startup_error: str | None = None
+    background: list[object] = field(default_factory=list)
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_registry(state: StateDep) -> Registry:
+    if state.registry is None:
+        raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
+    return state.registry
+
+
+def get_pool(state: StateDep) -> InferencePool:
+    if state.pool is None:
+        raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
+    return state.pool
+
+
+def get_jobs(state: StateDep) -> JobManager:
+    if state.jobs is None:
+        raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
+    return state.jobs
+
+
+def get_settings(state: StateDep) -> ServiceSettings:
+    return state.settings
+
+
+def get_metrics(state: StateDep) -> ServiceMetrics:
+    return state.metrics
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+PoolDep = Annotated[InferencePool, Depends(get_pool)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+
+
+def require_api_key(
+    state: StateDep,
+    x_api_key: Annotated[str | None, Header(description="The service's API key.")] = None,
+    authorization: Annotated[str | None, Header(description="`Bearer <API key>`, instead of X-API-Key.")] = None,
+) -> None:
+    """Accept the key from `X-API-Key` or `Authorization: Bearer`; compare in constant time."""
+    given = x_api_key
+    if given is None and authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            given = token.strip()
+    challenge = {"WWW-Authenticate": 'Bearer realm="temporal-order"'}
+    if given is None:
+        raise Unauthorized(
+            "this endpoint needs the API key",
+            hint="send it as X-API-Key: <key> or Authorization: Bearer <key> (TEMPORAL_ORDER_API_KEY)",
+            headers=challenge,
+        )
+    if not secrets.compare_digest(given.encode("utf-8", "surrogateescape"), state.api_key.encode()):
+        raise Unauthorized(
+            "the API key is wrong", hint="use the key the service printed or TEMPORAL_ORDER_API_KEY", headers=challenge
+        )
+
+
+ApiKeyDep = Depends(require_api_key)

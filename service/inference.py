@@ -1,0 +1,270 @@
+"""The models the service serves: the active version of each architecture, on the configured device.
+
+Each architecture has a slot whose state is ready, missing (no active version) or error (the checkpoint
+failed to load); one bad architecture never stops the others. A reload builds the new model off to the
+side and swaps the slot's reference, so requests in flight finish on the old one and none is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from service.batcher import MicroBatcher
+from service.errors import ModelNotReady
+from service.explain import Method, attribution
+from service.sequences import Parsed, pad_parsed
+from training.models import ARCHITECTURES, SequenceClassifier, one_hot, parameter_count
+from training.registry import CorruptCheckpoint, NoActiveVersion, Registry, VersionInfo
+from training.settings import resolve_device
+from training.task import TaskSpec, generate, make_generator
+
+logger = logging.getLogger("service.inference")
+
+State = Literal["ready", "missing", "error"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded version: the module on its device plus what the registry says about it."""
+
+    arch: str
+    model: SequenceClassifier
+    info: VersionInfo
+    task: TaskSpec
+    device: torch.device
+    parameter_count: int
+
+    @property
+    def version(self) -> int:
+        return self.info.version
+
+    @property
+    def test_error(self) -> float:
+        return self.info.wrong_argmax / self.info.n_test if self.info.n_test else 1.0
+
+
+@dataclass
+class Slot:
+    arch: str
+    state: State = "missing"
+    served: Served | None = None
+    error: str | None = None
+    # The active version this slot last tried to load, so a broken one is not retried in a loop.
+    seen_version: int | None = None
+    batcher: MicroBatcher[Parsed, tuple[Served, np.ndarray]] | None = field(default=None, repr=False)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` → cuda, then mps, then cpu."""
+    return torch.device(resolve_device(name))
+
+
+class InferencePool:
+    """Loads, serves and swaps the active model of every architecture."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        device: torch.device,
+        executor: Executor,
+        micro_batch_max_size: int = 128,
+        micro_batch_max_wait_s: float = 0.0,
+        max_tokens_per_forward: int = 262_144,
+        on_batch: Callable[[str, int], None] | None = None,
+        arches: Sequence[str] = ARCHITECTURES,
+    ) -> None:
+        self.registry = registry
+        self.device = device
+        self.executor = executor
+        self.max_tokens_per_forward = max_tokens_per_forward
+        self.slots: dict[str, Slot] = {}
+        for arch in arches:
+            slot = Slot(arch)
+            slot.batcher = MicroBatcher(
+                self._batch_runner(slot),
+                executor=executor,
+                max_size=micro_batch_max_size,
+                max_wait_s=micro_batch_max_wait_s,
+                on_batch=(lambda size, arch=arch: on_batch(arch, size)) if on_batch else None,
+                name=f"batcher-{arch}",
+            )
+            self.slots[arch] = slot
+        self._reload_lock = asyncio.Lock()
+
+    # ---- loading ----------------------------------------------------------------------------------
+
+    def _load(self, arch: str) -> Served:
+        loaded = self.registry.load_model(arch, device=str(self.device))
+        model = loaded.model.to(self.device).eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        return Served(arch, model, loaded.info, loaded.task, self.device, parameter_count(model))
+
+    def _load_into(self, slot: Slot) -> None:
+        try:
+            served = self._load(slot.arch)
+        except NoActiveVersion:
+            slot.state, slot.served, slot.error, slot.seen_version = "missing", None, "no active version", None
+            return
+        except CorruptCheckpoint as error:
+            self._mark_error(slot, f"checkpoint failed its integrity check: {error}")
+            return
+        except Exception as error:  # a bad checkpoint must not take the other architectures down
+            logger.exception("loading %s failed", slot.arch)
+            self._mark_error(slot, f"could not load the active checkpoint: {error}")
+            return
+        slot.served, slot.state, slot.error, slot.seen_version = served, "ready", None, served.version
+        logger.info("%s: serving version %d on %s", slot.arch, served.version, self.device)
+
+    def _mark_error(self, slot: Slot, message: str) -> None:
+        active = None
+        try:
+            info = self.registry.active_version(slot.arch)
+            active = info.version if info else None
+        except Exception:
+            logger.exception("reading the active version of %s failed", slot.arch)
+        slot.state, slot.served, slot.error, slot.seen_version = "error", None, message, active
+        logger.error("%s: %s", slot.arch, message)
+
+    async def load_all(self) -> None:
+        for slot in self.slots.values():
+            await asyncio.to_thread(self._load_into, slot)
+            if slot.batcher is not None:
+                slot.batcher.start()
+
+    async def reload(self, arch: str) -> Slot:
+        """Load the registry's active version of `arch` and swap it in without dropping requests."""
+        async with self._reload_lock:
+            slot = self.slots[arch]
+            staging = Slot(arch)
+            await asyncio.to_thread(self._load_into, staging)
+            if staging.served is not None:
+                await asyncio.to_thread(self._warm, staging.served)
+            slot.served, slot.state, slot.error, slot.seen_version = (
+                staging.served,
+                staging.state,
+                staging.error,
+                staging.seen_version,
+            )
+            return slot
+
+    async def refresh(self) -> list[str]:
+        """Reload every architecture whose active version changed in the registry (e.g. via the CLI)."""
+        changed = []
+        for arch, slot in self.slots.items():
+            info = await asyncio.to_thread(self.registry.active_version, arch)
+            version = info.version if info else None
+            if version != slot.seen_version:
+                await self.reload(arch)
+                changed.append(arch)
+        return changed
+
+    def warm_up(self) -> None:
+        for slot in self.slots.values():
+            if slot.served is not None:
+                self._warm(slot.served)
+
+    def _warm(self, served: Served) -> None:
+        batch = generate(served.task, 64, make_generator(0))
+        for size in (1, 64):
+            self.forward(served, batch.tokens[:size], batch.lengths[:size])
+
+    async def close(self) -> None:
+        for slot in self.slots.values():
+            if slot.batcher is not None:
+                await slot.batcher.close()
+
+    # ---- serving ----------------------------------------------------------------------------------
+
+    def require(self, arch: str) -> Served:
+        slot = self.slots.get(arch)
+        if slot is None:
+            raise ModelNotReady(f"architecture {arch!r} is not served", hint=f"known: {', '.join(self.slots)}")
+        served = slot.served
+        if served is None:
+            if slot.state == "missing":
+                hint = f"train one: POST /train with arch={arch!r}, or run `temporal-order bootstrap`"
+            else:
+                hint = f"activate a good version: POST /models/{arch}/activate; see GET /models/{arch}"
+            raise ModelNotReady(f"architecture {arch!r} is not available: {slot.error}", hint=hint)
+        return served
+
+    def default_arch(self) -> str | None:
+        """The ready architecture with the lowest test error (ties: the order of ARCHITECTURES)."""
+        ready = [slot.served for slot in self.slots.values() if slot.served is not None]
+        if not ready:
+            return None
+        return min(ready, key=lambda served: served.test_error).arch
+
+    def resolve(self, arch: str | None) -> Served:
+        if arch is None:
+            arch = self.default_arch()
+            if arch is None:
+                raise ModelNotReady("no architecture is ready", hint="run `temporal-order bootstrap` or POST /train")
+        return self.require(arch)
+
+    @torch.no_grad()
+    def forward(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        """Class probabilities (N, C) as float64, in chunks of at most `max_tokens_per_forward` symbols."""
+        n = len(lengths)
+        if n == 0:
+            return np.zeros((0, served.task.n_classes))
+        order = torch.argsort(lengths, descending=True)
+        out = np.empty((n, served.task.n_classes), dtype=np.float64)
+        start = 0
+        while start < n:
+            width = int(lengths[order[start]])
+            size = max(1, min(n - start, self.max_tokens_per_forward // width))
+            rows = order[start : start + size]
+            chunk_lengths = lengths[rows]
+            chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
+            logits = served.model(one_hot(chunk_tokens), chunk_lengths.to(served.device))  # (B, C)
+            out[rows.numpy()] = logits.softmax(dim=1).double().cpu().numpy()
+            start += size
+        return out
+
+    def _batch_runner(self, slot: Slot) -> Callable[[list[Parsed]], list[tuple[Served, np.ndarray]]]:
+        def run(items: list[Parsed]) -> list[tuple[Served, np.ndarray]]:
+            served = slot.served
+            if served is None:
+                raise ModelNotReady(f"architecture {slot.arch!r} was unloaded", hint=f"see GET /models/{slot.arch}")
+            tokens, lengths = pad_parsed(items)
+            probabilities = self.forward(served, tokens, lengths)
+            return [(served, row) for row in probabilities]
+
+        return run
+
+    async def classify_one(self, arch: str | None, sequence: Parsed) -> tuple[Served, np.ndarray]:
+        served = self.resolve(arch)
+        slot = self.slots[served.arch]
+        assert slot.batcher is not None
+        return await slot.batcher.submit(sequence)
+
+    async def classify_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, np.ndarray]:
+        served = self.resolve(arch)
+        tokens, lengths = pad_parsed(sequences)
+        loop = asyncio.get_running_loop()
+        probabilities = await loop.run_in_executor(self.executor, self.forward, served, tokens, lengths)
+        return served, probabilities
+
+    async def explain(self, arch: str | None, sequence: Parsed) -> tuple[Served, np.ndarray, list[float], Method]:
+        served = self.resolve(arch)
+
+        def run() -> tuple[np.ndarray, list[float], Method]:
+            tokens, lengths = pad_parsed([sequence])
+            probabilities = self.forward(served, tokens, lengths)
+            target = int(probabilities[0].argmax())
+            scores, method = attribution(served.model, tokens.to(served.device), lengths.to(served.device), target)
+            return probabilities[0], scores, method
+
+        row, scores, method = await asyncio.get_running_loop().run_in_executor(self.executor, run)
+        return served, row, scores, method

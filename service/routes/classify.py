@@ -1,0 +1,93 @@
+"""POST /classify and /classify/batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pydantic_core
+from fastapi import APIRouter, Response
+
+from service.deps import MetricsDep, PoolDep, SettingsDep
+from service.errors import InvalidInput, invalid_sequence
+from service.inference import Served
+from service.schemas import ClassifyBatchRequest, ClassifyBatchResult, ClassifyRequest, ClassifyResult, ErrorDetail
+from service.sequences import Parsed, check_parsed, parse
+from training.task import InvalidSequence
+
+router = APIRouter(tags=["classify"])
+
+MAX_REPORTED_ERRORS = 20
+
+
+def result_dict(served: Served, sequence: Parsed, probabilities: np.ndarray) -> dict[str, Any]:
+    """One ClassifyResult as plain data (serialised without a second validation pass)."""
+    names = served.task.class_names
+    index = int(probabilities.argmax())
+    checked = check_parsed(sequence, served.task)
+    return {
+        "label": names[index],
+        "class_index": index,
+        "probabilities": dict(zip(names, probabilities.tolist(), strict=True)),
+        "arch": served.arch,
+        "model_version": served.version,
+        "rule_label": None if checked.rule_label is None else names[checked.rule_label],
+        "in_distribution": checked.in_distribution,
+        "problems": list(checked.problems),
+        "attribution": None,
+        "attribution_method": None,
+    }
+
+
+def json_response(content: Any) -> Response:
+    return Response(pydantic_core.to_json(content), media_type="application/json")
+
+
+@router.post("/classify", response_model=ClassifyResult)
+async def classify(body: ClassifyRequest, pool: PoolDep, metrics: MetricsDep) -> Response:
+    """Classify one sequence (optionally with a per-position attribution)."""
+    try:
+        sequence = parse(body.sequence)
+    except InvalidSequence as error:
+        raise invalid_sequence(error, ["body", "sequence"]) from None
+    if body.explain:
+        served, row, scores, method = await pool.explain(body.arch, sequence)
+        result = result_dict(served, sequence, row)
+        result["attribution"], result["attribution_method"] = scores, method
+    else:
+        served, row = await pool.classify_one(body.arch, sequence)
+        result = result_dict(served, sequence, row)
+    return json_response(result)
+
+
+@router.post("/classify/batch", response_model=ClassifyBatchResult)
+async def classify_batch(
+    body: ClassifyBatchRequest, pool: PoolDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
+    """Classify up to the configured limit of sequences (default 1024), answered in order."""
+    if len(body.sequences) > settings.max_batch:
+        raise InvalidInput(
+            f"sequences: {len(body.sequences)} sequences exceed the limit of {settings.max_batch} per request",
+            details=[
+                ErrorDetail(loc=["body", "sequences"], msg=f"at most {settings.max_batch} items", type="too_long")
+            ],
+            hint="split them over several requests",
+        )
+    parsed: list[Parsed] = []
+    errors: list[ErrorDetail] = []
+    first: InvalidInput | None = None
+    for index, text in enumerate(body.sequences):
+        try:
+            parsed.append(parse(text))
+        except InvalidSequence as error:
+            problem = invalid_sequence(error, ["body", "sequences", index])
+            first = first or problem
+            if len(errors) < MAX_REPORTED_ERRORS:
+                errors.extend(problem.details)
+    if first is not None:
+        more = f" ({len(errors)} invalid sequences reported)" if len(errors) > 1 else ""
+        raise InvalidInput(first.message + more, details=errors, hint=first.hint)
+    served, probabilities = await pool.classify_many(body.arch, parsed)
+    metrics.observe_batch(served.arch, "batch", len(parsed))
+    results = [result_dict(served, sequence, row) for sequence, row in zip(parsed, probabilities, strict=True)]
+    return json_response({"results": results})

@@ -1,0 +1,53 @@
+"""GET /models, GET /models/{arch}, POST /models/{arch}/activate."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from service.deps import ApiKeyDep, PoolDep, RegistryDep
+from service.inference import InferencePool
+from service.schemas import ActivateRequest, Arch, ModelList, ModelPublic, ModelVersionPublic
+from training.registry import Registry, VersionInfo
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+def version_public(info: VersionInfo) -> ModelVersionPublic:
+    return ModelVersionPublic.model_validate(info, from_attributes=True)
+
+
+def model_public(arch: str, pool: InferencePool, registry: Registry) -> ModelPublic:
+    slot = pool.slots[arch]
+    served = slot.served
+    return ModelPublic(
+        arch=arch,  # type: ignore[arg-type]
+        state=slot.state,
+        active_version=served.version if served else slot.seen_version,
+        device=str(served.device) if served else None,
+        parameter_count=served.parameter_count if served else None,
+        error=slot.error if slot.state != "ready" else None,
+        versions=[version_public(info) for info in registry.versions(arch)],
+    )
+
+
+@router.get("")
+async def list_models(pool: PoolDep, registry: RegistryDep) -> ModelList:
+    """Every architecture: its state, the version it serves, the device, and its versions in the registry."""
+    models = await asyncio.to_thread(lambda: [model_public(arch, pool, registry) for arch in pool.slots])
+    return ModelList(default_arch=pool.default_arch(), models=models)  # type: ignore[arg-type]
+
+
+@router.get("/{arch}")
+async def get_model(arch: Arch, pool: PoolDep, registry: RegistryDep) -> ModelPublic:
+    """One architecture's state and versions."""
+    return await asyncio.to_thread(model_public, arch, pool, registry)
+
+
+@router.post("/{arch}/activate", dependencies=[ApiKeyDep])
+async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: RegistryDep) -> ModelPublic:
+    """Make a version the active one and serve it at once (needs the API key)."""
+    await asyncio.to_thread(registry.activate, arch, body.version)
+    await pool.reload(arch)
+    return await asyncio.to_thread(model_public, arch, pool, registry)

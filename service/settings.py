@@ -1,0 +1,56 @@
+"""The service's configuration: one typed settings object, read once from `TEMPORAL_ORDER_*` variables.
+
+TEMPORAL_ORDER_API_KEY=... TEMPORAL_ORDER_DEVICE=auto temporal-order serve --port 8000
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import Field, SecretStr, field_validator
+
+from training.settings import Settings
+
+MIN_API_KEY_LENGTH = 16
+
+
+class ServiceSettings(Settings):
+    """Everything the HTTP service needs on top of the shared settings (database URL, device)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="Required for training and activation; generated and printed once if unset."
+    )
+    max_batch: int = Field(default=1024, ge=1, le=100_000, description="Most sequences per /classify/batch.")
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    micro_batch_max_size: int = Field(default=128, ge=1, le=4096)
+    micro_batch_max_wait_ms: float = Field(
+        default=0.0, ge=0.0, le=100.0, description="Extra wait to fill a micro-batch; 0 batches what is queued."
+    )
+    # Padded symbols per forward pass: bounds memory when a batch holds a few very long sequences.
+    max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
+    job_concurrency: int = Field(default=1, ge=1, le=16)
+    torch_threads: int | None = Field(default=None, ge=1, le=256)
+    training_threads: int = Field(default=1, ge=1, le=256)
+    reload_interval_s: float = Field(
+        default=5.0, ge=0.0, description="How often to look for versions activated elsewhere; 0 turns it off."
+    )
+    warmup: bool = True
+
+    @field_validator("api_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_API_KEY_LENGTH:
+            raise ValueError(f"the API key must have at least {MIN_API_KEY_LENGTH} characters")
+        return value
+
+    def resolved_api_key(self) -> tuple[str, bool]:
+        """The configured key, or a fresh random one; the flag says whether it was generated."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value(), False
+        return secrets.token_urlsafe(24), True
+
+
+def get_service_settings() -> ServiceSettings:
+    return ServiceSettings()
