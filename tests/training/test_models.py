@@ -36,7 +36,7 @@ from training.task import (
     make_generator,
     pad,
 )
-from training.train import TrainConfig, train_trial
+from training.train import default_train_config, train_trial
 
 SIX_B = get_task("6b")
 
@@ -202,8 +202,8 @@ def same_bag_pair() -> tuple[list[int], list[int]]:
 
 @functools.cache
 def briefly_trained(arch: str) -> SequenceClassifier:
-    """A few Adam steps on 6b, so the checks do not rest on the initial weights alone."""
-    config = TrainConfig(learning_rate=1e-2, batch_size=32, max_sequences=32 * 2)
+    """A few steps of each architecture's own training on 6b, so no check rests on the initial weights."""
+    config = default_train_config(arch, max_sequences=64)
     return train_trial(SIX_B, arch=arch, train_config=config, seed=4).model
 
 
