@@ -89,8 +89,7 @@ def _show_classify(sequence: str, result: ClassifyResult) -> None:
     console = Console()
     verdict = "" if result.rule_label is None else ("  (rule: " + result.rule_label + ")")
     console.print(
-        f"[bold]{result.label}[/bold] (class {result.class_index})  by {result.arch} "
-        f"v{result.model_version}{verdict}"
+        f"[bold]{result.label}[/bold] (class {result.class_index})  by {result.arch} v{result.model_version}{verdict}"
     )
     for problem in result.problems:
         console.print(f"[yellow]note:[/yellow] {problem}", highlight=False)

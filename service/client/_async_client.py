@@ -90,9 +90,7 @@ class AsyncClient(BaseClient):
 
     # ---- sending --------------------------------------------------------------------------------
 
-    async def _send(
-        self, spec: RequestSpec[T], *, timeout: TimeoutTypes | NotGiven, max_retries: int | None
-    ) -> T:
+    async def _send(self, spec: RequestSpec[T], *, timeout: TimeoutTypes | NotGiven, max_retries: int | None) -> T:
         retries_left = self._retries_for(max_retries)
         retries_done = 0
         while True:
@@ -108,9 +106,7 @@ class AsyncClient(BaseClient):
                 if not should_retry(spec, retries_left, response=response):
                     return parse_response(spec, response)
                 delay = backoff_delay(retries_done, response)
-                log.info(
-                    "%s %s answered %d; retry in %.2fs", spec.method, spec.path, response.status_code, delay
-                )
+                log.info("%s %s answered %d; retry in %.2fs", spec.method, spec.path, response.status_code, delay)
                 await response.aclose()
             await self._sleep(delay)
             retries_left -= 1
@@ -128,9 +124,7 @@ class AsyncClient(BaseClient):
         max_retries: int | None = None,
     ) -> ClassifyResult:
         """Classify one symbol string ('EabXcd…B'); `explain=True` adds a per-symbol attribution."""
-        return await self._send(
-            self._classify(sequence, arch, explain), timeout=timeout, max_retries=max_retries
-        )
+        return await self._send(self._classify(sequence, arch, explain), timeout=timeout, max_retries=max_retries)
 
     async def classify_batch(
         self,
@@ -141,9 +135,7 @@ class AsyncClient(BaseClient):
         max_retries: int | None = None,
     ) -> ClassifyBatchResult:
         """Classify many strings in one request; `.results` holds one result per sequence, in order."""
-        return await self._send(
-            self._classify_batch(sequences, arch), timeout=timeout, max_retries=max_retries
-        )
+        return await self._send(self._classify_batch(sequences, arch), timeout=timeout, max_retries=max_retries)
 
     async def generate(
         self,
@@ -236,14 +228,10 @@ class AsyncClient(BaseClient):
         """Serve registry version `version` of `arch` from now on (needs the API key). Never retried."""
         return await self._send(self._activate(arch, version), timeout=timeout, max_retries=0)
 
-    async def health(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> Health:
+    async def health(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> Health:
         """Liveness: the process answers."""
         return await self._send(self._health(), timeout=timeout, max_retries=max_retries)
 
-    async def ready(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> Readiness:
+    async def ready(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> Readiness:
         """Readiness, returned (not raised) also when the server says 503 not ready; see `.ready`."""
         return await self._send(self._ready(), timeout=timeout, max_retries=max_retries)

@@ -166,9 +166,7 @@ def backoff_delay(retries_done: int, response: httpx.Response | None = None) -> 
     return delay * (1.0 - 0.25 * random.random())
 
 
-def should_retry(
-    spec: RequestSpec[Any], retries_left: int, *, response: httpx.Response | None = None
-) -> bool:
+def should_retry(spec: RequestSpec[Any], retries_left: int, *, response: httpx.Response | None = None) -> bool:
     """Retry only calls that are safe to repeat, only while retries are left, and only on transient
     failures: no answer at all (`response is None`) or 408, 429, 503."""
     if not spec.idempotent or retries_left <= 0:

@@ -106,9 +106,7 @@ class Client(BaseClient):
                 if not should_retry(spec, retries_left, response=response):
                     return parse_response(spec, response)
                 delay = backoff_delay(retries_done, response)
-                log.info(
-                    "%s %s answered %d; retry in %.2fs", spec.method, spec.path, response.status_code, delay
-                )
+                log.info("%s %s answered %d; retry in %.2fs", spec.method, spec.path, response.status_code, delay)
                 response.close()
             self._sleep(delay)
             retries_left -= 1
@@ -188,17 +186,13 @@ class Client(BaseClient):
         job = self._send(self._get_job(job_id), timeout=timeout, max_retries=max_retries)
         return TrainJob(self, job)
 
-    def jobs(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> TrainJobList:
+    def jobs(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> TrainJobList:
         """Every training job the server knows, newest first."""
         return self._send(self._jobs(), timeout=timeout, max_retries=max_retries)
 
     # ---- metrics, models, health ----------------------------------------------------------------
 
-    def metrics(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> MetricsPublic:
+    def metrics(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> MetricsPublic:
         """Test-set errors of each architecture's active run beside the paper's figures."""
         return self._send(self._metrics(), timeout=timeout, max_retries=max_retries)
 
@@ -208,9 +202,7 @@ class Client(BaseClient):
         """The same metrics (and the service's own counters) in Prometheus text exposition format."""
         return self._send(self._metrics_prometheus(), timeout=timeout, max_retries=max_retries)
 
-    def models(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> ModelList:
+    def models(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> ModelList:
         """Every architecture: state, active version, device, parameter count and registry versions."""
         return self._send(self._models(), timeout=timeout, max_retries=max_retries)
 
@@ -224,20 +216,14 @@ class Client(BaseClient):
         """One architecture's registry view."""
         return self._send(self._model(arch), timeout=timeout, max_retries=max_retries)
 
-    def activate(
-        self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN
-    ) -> ModelPublic:
+    def activate(self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN) -> ModelPublic:
         """Serve registry version `version` of `arch` from now on (needs the API key). Never retried."""
         return self._send(self._activate(arch, version), timeout=timeout, max_retries=0)
 
-    def health(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> Health:
+    def health(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> Health:
         """Liveness: the process answers."""
         return self._send(self._health(), timeout=timeout, max_retries=max_retries)
 
-    def ready(
-        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
-    ) -> Readiness:
+    def ready(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> Readiness:
         """Readiness, returned (not raised) also when the server says 503 not ready; see `.ready`."""
         return self._send(self._ready(), timeout=timeout, max_retries=max_retries)

@@ -66,9 +66,7 @@ class TrainJob(_JobHandle):
         self.job = self._client._send(self._client._get_job(self.id), timeout=NOT_GIVEN, max_retries=None)
         return self.job
 
-    def wait(
-        self, *, timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL
-    ) -> TrainJobPublic:
+    def wait(self, *, timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL) -> TrainJobPublic:
         """Poll until the job ends and return its final state; `.status` says how it ended.
 
         `timeout=None` waits as long as it takes; otherwise JobWaitTimeoutError after `timeout` seconds

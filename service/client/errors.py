@@ -67,9 +67,7 @@ class APITimeoutError(APIConnectionError):
     """The request timed out (connect, read, write or waiting for a pooled connection)."""
 
     def __init__(self, message: str | None = None, *, request: httpx.Request) -> None:
-        super().__init__(
-            message or f"request to {request.url.copy_with(query=None)} timed out", request=request
-        )
+        super().__init__(message or f"request to {request.url.copy_with(query=None)} timed out", request=request)
 
 
 class APIResponseValidationError(TemporalOrderError):
