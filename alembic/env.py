@@ -7,7 +7,9 @@ connection (`config.attributes["connection"]`, as `Registry.upgrade` and the tes
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any, Literal
 
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -22,14 +24,14 @@ if config.config_file_name is not None and "connection" not in config.attributes
 target_metadata = Base.metadata
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations stay static: they spell the column type SQLAlchemy stores, not this project's wrapper.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
     # Batch mode rebuilds tables where SQLite cannot ALTER them; on PostgreSQL it emits plain ALTERs.
     context.configure(
         target_metadata=target_metadata,

@@ -18,9 +18,9 @@ from safetensors.torch import save as save_tensors
 
 from training.models import SequenceClassifier, build_model, config_from_dict, config_to_dict
 
-FORMAT_VERSION = "1"
+# The only metadata key: safetensors keeps metadata in a hash map, so with one key the same model always
+# serialises to the same bytes (and the same sha256).
 _CONFIG_KEY = "model_config"
-_FORMAT_KEY = "temporal_order_format"
 # The safetensors header is an 8-byte little-endian length followed by that much JSON.
 _HEADER_LENGTH = struct.Struct("<Q")
 # Far above any header this project writes; stops a corrupt length from asking for gigabytes.
@@ -49,13 +49,8 @@ def to_checkpoint(model: SequenceClassifier) -> Checkpoint:
     """Serialise `model` (weights on any device) into safetensors bytes carrying its config."""
     # safetensors refuses tensors that share storage or are not contiguous; our models have neither,
     # but clone to CPU so a model living on a GPU serialises the same bytes.
-    tensors = {
-        name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in model.state_dict().items()
-    }
-    metadata = {
-        _FORMAT_KEY: FORMAT_VERSION,
-        _CONFIG_KEY: json.dumps(config_to_dict(model.config), sort_keys=True),
-    }
+    tensors = {name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in model.state_dict().items()}
+    metadata = {_CONFIG_KEY: json.dumps(config_to_dict(model.config), sort_keys=True)}
     data = save_tensors(tensors, metadata=metadata)
     return Checkpoint(data=data, sha256=sha256_hex(data))
 

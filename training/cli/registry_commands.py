@@ -1,9 +1,147 @@
-"""Registry commands: db upgrade, models, activate (filled in by the registry work)."""
+"""Registry commands: migrate the database, list model versions, choose the active one.
+
+temporal-order db upgrade
+temporal-order models --arch lstm
+temporal-order activate lstm 3
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from training.models import ARCHITECTURES
+from training.registry import Registry, RegistryError, VersionInfo
+
+db_app = typer.Typer(help="Migrate the registry database (Alembic).", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+@contextmanager
+def _registry(*, migrated: bool = True) -> Iterator[Registry]:
+    """The registry from settings; its errors become a one-line message and exit status 1."""
+    try:
+        registry = Registry()
+    except (ValueError, SQLAlchemyError) as error:
+        raise _fail(f"cannot open the registry: {error}") from None
+    try:
+        if migrated:
+            registry.ensure_migrated()
+        yield registry
+    except RegistryError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        # Database trouble (unreachable server, unwritable file) is the user's to fix, not a traceback.
+        reason = getattr(error, "orig", None) or error
+        raise _fail(f"registry {registry.display_url}: {reason}") from None
+    finally:
+        registry.close()
+
+
+def _check_arch(arch: str) -> str:
+    if arch not in ARCHITECTURES:
+        raise _fail(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return arch
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    with _registry(migrated=False) as registry:
+        registry.upgrade(revision)
+        typer.echo(f"registry {registry.display_url} at revision {registry.current_revision()}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision; `base` drops every table.")] = "-1",
+) -> None:
+    """Undo migrations down to REVISION (default: one step)."""
+    with _registry(migrated=False) as registry:
+        registry.downgrade(revision)
+        typer.echo(f"registry {registry.display_url} at revision {registry.current_revision() or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision."""
+    with _registry(migrated=False) as registry:
+        typer.echo(registry.current_revision() or "base (not migrated)")
+
+
+def _or_dash(value: object) -> str:
+    return "—" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _versions_table(versions: list[VersionInfo]) -> Table:
+    table = Table(title="Model versions (newest first)")
+    for header in ("arch", "version", "active", "task", "converged", "sequences to criterion"):
+        table.add_column(header, justify="right" if header in ("version", "sequences to criterion") else "left")
+    table.add_column("wrong (argmax)", justify="right")
+    table.add_column("wrong (paper)", justify="right")
+    table.add_column("created (UTC)")
+    for info in versions:
+        table.add_row(
+            info.arch,
+            str(info.version),
+            "●" if info.active else "",
+            info.task,
+            "yes" if info.converged else "no",
+            _or_dash(info.sequences_to_criterion),
+            f"{info.wrong_argmax} / {info.n_test}",
+            f"{info.wrong_paper} / {info.n_test}",
+            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            style="bold" if info.active else None,
+        )
+    return table
+
+
+def models(
+    arch: Annotated[str | None, typer.Option(help="Only this architecture.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array instead of a table.")] = False,
+) -> None:
+    """List every model version in the registry: results, and which one is active per architecture."""
+    if arch is not None:
+        _check_arch(arch)
+    with _registry() as registry:
+        versions = registry.versions(arch)
+    if as_json:
+        # The curve is the bulk of a version and belongs to `report`; the listing stays one screen per run.
+        rows = [{k: v for k, v in info.to_dict().items() if k != "curve"} for info in versions]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not versions:
+        typer.echo("The registry holds no model versions yet: run `temporal-order train`.")
+        return
+    Console().print(_versions_table(versions))
+
+
+def activate(
+    arch: Annotated[str, typer.Argument(help="Architecture.")],
+    version: Annotated[int, typer.Argument(min=1, help="Version number (see `temporal-order models`).")],
+) -> None:
+    """Make VERSION the active model of ARCH: the one the service serves."""
+    _check_arch(arch)
+    with _registry() as registry:
+        info = registry.activate(arch, version)
+    typer.echo(f"{info.arch} version {info.version} is active ({info.wrong_argmax} wrong of {info.n_test}).")
 
 
 def register(app: typer.Typer) -> None:
     """Add the registry commands to `app`."""
+    app.add_typer(db_app, name="db")
+    app.command()(models)
+    app.command()(activate)

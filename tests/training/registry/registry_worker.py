@@ -1,0 +1,87 @@
+"""A separate process that writes to or reads from a registry, for the concurrency tests.
+
+    python tests/training/registry/registry_worker.py write sqlite:///tmp/r.db 10
+    python tests/training/registry/registry_worker.py read sqlite:///tmp/r.db 10
+    python tests/training/registry/registry_worker.py write-forever sqlite:///tmp/r.db
+
+Each committed write prints `committed <versions>`; the tests read those lines to know what is durable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+from training.evaluate import TestResult
+from training.experiment import TrialRecord
+from training.models import LSTMConfig, build_model
+from training.registry import Registry
+from training.task import get_task
+from training.train import CurvePoint, TrainConfig, TrialResult
+
+READ_DEADLINE_SECONDS = 120.0
+
+
+def _record(seed: int, hidden_size: int) -> TrialRecord:
+    torch.manual_seed(seed)
+    config = LSTMConfig(hidden_size=hidden_size)
+    trial = TrialResult(
+        model=build_model(config),
+        model_config=config,
+        train_config=TrainConfig(),
+        task=get_task("6b"),
+        seed=seed,
+        converged=True,
+        sequences_seen=1000 + seed,
+        sequences_to_criterion=1000 + seed,
+        curve=[CurvePoint(1000 + seed, 0.05, 1.0)],
+        wall_seconds=0.1,
+    )
+    return TrialRecord(trial=trial, test=TestResult(n_test=3000, wrong_argmax=seed % 7, wrong_paper=seed % 11))
+
+
+def write(registry: Registry, runs: int | None, hidden_size: int) -> None:
+    seed = 0
+    while runs is None or seed < runs:
+        # Two trials per run: a kill between them must not leave half a run behind.
+        run = registry.record_run("lstm", get_task("6b"), [_record(seed, hidden_size), _record(seed + 1, hidden_size)])
+        print("committed", *run.version_numbers, flush=True)
+        seed += 2 if runs is None else 1
+
+
+def read(registry: Registry, expected_versions: int) -> None:
+    deadline = time.monotonic() + READ_DEADLINE_SECONDS
+    reads = loads = 0
+    while time.monotonic() < deadline:
+        versions = registry.versions("lstm")
+        reads += 1
+        if versions:
+            loaded = registry.load_model("lstm", versions[0].version)
+            loaded.model(torch.zeros(1, 5, 8), torch.tensor([5]))
+            loads += 1
+        if len(versions) >= expected_versions:
+            print(f"read {reads} listings, loaded {loads} models", flush=True)
+            return
+    sys.exit(f"reader saw only {len(versions)} of {expected_versions} versions before its deadline")
+
+
+def main(argv: list[str]) -> None:
+    mode, url = argv[0], argv[1]
+    registry = Registry(url)
+    try:
+        if mode == "write":
+            write(registry, int(argv[2]), hidden_size=64)
+        elif mode == "write-forever":
+            write(registry, None, hidden_size=int(argv[2]) if len(argv) > 2 else 256)
+        elif mode == "read":
+            read(registry, int(argv[2]))
+        else:
+            sys.exit(f"unknown mode {mode!r}")
+    finally:
+        registry.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
