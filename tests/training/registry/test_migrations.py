@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 from alembic import command
 from training.registry import Registry, SchemaNotMigrated
 from training.registry.store import alembic_config
+from training.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TABLES = {"training_runs", "model_versions", "active_models", "training_jobs", "alembic_version"}
@@ -76,3 +77,21 @@ def test_the_default_url_makes_its_directory(tmp_path: Path, monkeypatch: pytest
     finally:
         registry.close()
     assert os.path.exists(tmp_path / "var" / "nested" / "registry.db")
+
+
+def test_the_migration_renders_for_postgresql(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing SQLite-only: the same migration emits PostgreSQL DDL (offline, so no server is needed)."""
+    monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", "postgresql://registry@localhost/registry")
+    get_settings.cache_clear()
+    try:
+        alembic_main(argv=["-c", str(REPO_ROOT / "alembic.ini"), "upgrade", "head", "--sql"])
+        alembic_main(argv=["-c", str(REPO_ROOT / "alembic.ini"), "downgrade", "0001:base", "--sql"])
+    finally:
+        get_settings.cache_clear()
+    sql = capsys.readouterr().out
+    assert "checkpoint BYTEA NOT NULL" in sql
+    assert "created_at TIMESTAMP WITH TIME ZONE NOT NULL" in sql
+    assert "PRAGMA" not in sql and "_alembic_tmp" not in sql
+    assert "DROP TABLE training_jobs" in sql
