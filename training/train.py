@@ -62,7 +62,7 @@ DEFAULT_TRAIN_CONFIGS: dict[str, TrainConfig] = {
     "rnn": TrainConfig(learning_rate=1e-3, batch_size=32),
     "lstm": TrainConfig(learning_rate=1e-2, batch_size=16),
     "attn_rnn": TrainConfig(learning_rate=1e-2, batch_size=32),
-    "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=100_000),
+    "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=30_000),
 }
 
 
