@@ -9,32 +9,24 @@ comes back is a frozen snapshot (`VersionInfo`, `RunInfo`, `JobInfo`), never a l
 from __future__ import annotations
 
 import statistics
-import uuid
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from alembic import command
-from training.checkpoint import CheckpointError, from_checkpoint, read_config, to_checkpoint
+from training.checkpoint import Checkpoint, CheckpointError, from_checkpoint, read_config, to_checkpoint
 from training.evaluate import Summary, TestResult, TrialOutcome, summarize
 from training.models import config_to_dict, parameter_count
 from training.registry.db import make_engine
-from training.registry.orm import ActiveModel, ModelVersion, TrainingJob, TrainingRun, utcnow
+from training.registry.jobs import JobsMixin
+from training.registry.migrations import alembic_config, current_revisions, head_revisions
+from training.registry.orm import ActiveModel, ModelVersion, TrainingRun, utcnow
 from training.registry.records import (
-    ACTIVE_JOB_STATUSES,
-    JOB_STATUSES,
-    TERMINAL_JOB_STATUSES,
     CorruptCheckpoint,
-    JobInfo,
-    JobNotFound,
     LoadedModel,
     NoActiveVersion,
     RunInfo,
@@ -46,11 +38,9 @@ from training.settings import get_settings, resolve_device
 from training.task import TaskSpec
 from training.train import TrialResult
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 # Two writers may pick the same next version number; the unique (arch, version) constraint turns that
 # into an IntegrityError, and the loser simply tries again with fresh numbers.
 _VERSION_RACE_RETRIES = 5
-_INTERRUPTED_ERROR = "interrupted: the process running this job stopped before it finished"
 
 
 class RunNotFound(VersionNotFound):
@@ -65,15 +55,6 @@ class TrialRecordLike(Protocol):
 
     @property
     def test(self) -> TestResult: ...
-
-
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's config for this project's migrations; with `connection`, env.py migrates through it."""
-    config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
-    if connection is not None:
-        config.attributes["connection"] = connection
-    return config
 
 
 def _outcome(record: TrialRecordLike) -> TrialOutcome:
@@ -139,22 +120,7 @@ def _run_info(row: TrainingRun, version_numbers: list[int]) -> RunInfo:
     )
 
 
-def _job_info(row: TrainingJob) -> JobInfo:
-    return JobInfo(
-        id=row.id,
-        status=row.status,
-        params=dict(row.params),
-        progress=dict(row.progress),
-        results=[dict(result) for result in row.results],
-        error=row.error,
-        cancel_requested=row.cancel_requested,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
-
-
-class Registry:
+class Registry(JobsMixin):
     """Model versions, training runs and training jobs in one database (SQLite file or PostgreSQL)."""
 
     def __init__(self, url: str | None = None) -> None:
@@ -175,14 +141,11 @@ class Registry:
     # -- schema ---------------------------------------------------------------------------------------
 
     def current_revision(self) -> str | None:
-        with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        return ", ".join(sorted(current_revisions(self.engine))) or None
 
     def ensure_migrated(self) -> None:
         """Raise `SchemaNotMigrated` unless the database is at the migrations' head."""
-        with self.engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
-        expected = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+        current, expected = current_revisions(self.engine), head_revisions()
         if current != expected:
             found = ", ".join(sorted(current)) or "none"
             raise SchemaNotMigrated(
@@ -226,9 +189,7 @@ class Registry:
         for attempt in range(_VERSION_RACE_RETRIES):
             try:
                 with self._sessions.begin() as session:
-                    latest = session.scalar(
-                        select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch)
-                    )
+                    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch))
                     run = TrainingRun(
                         arch=arch,
                         task=task.name,
@@ -237,9 +198,7 @@ class Registry:
                         seed=first.seed,
                         status="completed",
                         converged=sum(o.converged for o in outcomes),
-                        median_sequences_to_criterion=float(statistics.median(to_criterion))
-                        if to_criterion
-                        else None,
+                        median_sequences_to_criterion=float(statistics.median(to_criterion)) if to_criterion else None,
                         model_config=config_to_dict(first.model_config),
                         train_config=first.train_config.to_dict(),
                         job_id=job_id,
@@ -247,10 +206,8 @@ class Registry:
                         created_at=utcnow(),
                     )
                     for index, (record, checkpoint) in enumerate(zip(records, checkpoints, strict=True)):
-                        run.versions.append(self._version_row(arch, (latest or 0) + 1 + index, index, record))
-                        run.versions[-1].checkpoint = checkpoint.data
-                        run.versions[-1].sha256 = checkpoint.sha256
-                        run.versions[-1].size_bytes = checkpoint.size_bytes
+                        version = (latest or 0) + 1 + index
+                        run.versions.append(self._version_row(arch, version, index, record, checkpoint))
                     session.add(run)
                     session.flush()
                     if activate:
@@ -262,7 +219,9 @@ class Registry:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _version_row(arch: str, version: int, index: int, record: TrialRecordLike) -> ModelVersion:
+    def _version_row(
+        arch: str, version: int, index: int, record: TrialRecordLike, checkpoint: Checkpoint
+    ) -> ModelVersion:
         trial, test = record.trial, record.test
         return ModelVersion(
             arch=arch,
@@ -283,6 +242,9 @@ class Registry:
             parameter_count=parameter_count(trial.model),
             model_config=config_to_dict(trial.model_config),
             train_config=trial.train_config.to_dict(),
+            sha256=checkpoint.sha256,
+            size_bytes=checkpoint.size_bytes,
+            checkpoint=checkpoint.data,
             created_at=utcnow(),
         )
 
@@ -316,9 +278,7 @@ class Registry:
 
     def versions(self, arch: str | None = None) -> list[VersionInfo]:
         """Every version (of `arch`, or of all architectures), newest first; checkpoints are not read."""
-        statement = (
-            select(ModelVersion).options(joinedload(ModelVersion.run)).order_by(ModelVersion.id.desc())
-        )
+        statement = select(ModelVersion).options(joinedload(ModelVersion.run)).order_by(ModelVersion.id.desc())
         if arch is not None:
             statement = statement.where(ModelVersion.arch == arch)
         with self._sessions() as session:
@@ -346,8 +306,7 @@ class Registry:
             active = self.active_version(arch)
             if active is None:
                 raise NoActiveVersion(
-                    f"{arch!r} has no active version: train one, "
-                    f"or run `temporal-order activate {arch} VERSION`"
+                    f"{arch!r} has no active version: train one, or run `temporal-order activate {arch} VERSION`"
                 )
             version = active.version
         with self._sessions() as session:
@@ -372,9 +331,7 @@ class Registry:
             if row is None:
                 raise RunNotFound(f"no training run {run_id} in the registry")
             numbers = session.scalars(
-                select(ModelVersion.version)
-                .where(ModelVersion.run_id == run_id)
-                .order_by(ModelVersion.version)
+                select(ModelVersion.version).where(ModelVersion.run_id == run_id).order_by(ModelVersion.version)
             )
             return _run_info(row, list(numbers))
 
@@ -400,93 +357,3 @@ class Registry:
             return None
         trials = self.run_versions(active.run_id)
         return active, self.run(active.run_id), summarize([trial.outcome for trial in trials])
-
-    # -- training jobs ----------------------------------------------------------------------------------
-
-    def create_job(self, params: dict[str, Any]) -> JobInfo:
-        with self._sessions.begin() as session:
-            row = TrainingJob(
-                id=uuid.uuid4().hex,
-                status="queued",
-                params=dict(params),
-                progress={},
-                results=[],
-                error=None,
-                cancel_requested=False,
-                created_at=utcnow(),
-            )
-            session.add(row)
-            session.flush()
-            return _job_info(row)
-
-    def job(self, job_id: str) -> JobInfo:
-        with self._sessions() as session:
-            return _job_info(self._job_row(session, job_id))
-
-    @staticmethod
-    def _job_row(session: Session, job_id: str) -> TrainingJob:
-        row = session.get(TrainingJob, job_id)
-        if row is None:
-            raise JobNotFound(f"no training job {job_id!r}")
-        return row
-
-    def jobs(self, limit: int = 100) -> list[JobInfo]:
-        """The most recent jobs, newest first."""
-        statement = select(TrainingJob).order_by(TrainingJob.created_at.desc(), TrainingJob.id).limit(limit)
-        with self._sessions() as session:
-            return [_job_info(row) for row in session.scalars(statement)]
-
-    def update_job(
-        self,
-        job_id: str,
-        *,
-        status: str | None = None,
-        progress: dict[str, Any] | None = None,
-        results: list[dict[str, Any]] | None = None,
-        error: str | None = None,
-    ) -> JobInfo:
-        """Change what is given; entering `running` stamps started_at, entering a final status finished_at."""
-        if status is not None and status not in JOB_STATUSES:
-            raise ValueError(f"unknown job status {status!r}; known: {', '.join(JOB_STATUSES)}")
-        with self._sessions.begin() as session:
-            row = self._job_row(session, job_id)
-            now = utcnow()
-            if status is not None:
-                if status == "running" and row.started_at is None:
-                    row.started_at = now
-                if status in TERMINAL_JOB_STATUSES and row.finished_at is None:
-                    row.finished_at = now
-                row.status = status
-            if progress is not None:
-                row.progress = dict(progress)
-            if results is not None:
-                row.results = [dict(result) for result in results]
-            if error is not None:
-                row.error = error
-            return _job_info(row)
-
-    def request_cancel(self, job_id: str) -> JobInfo:
-        """Ask a job to stop; a job still queued is cancelled at once, a running one by its worker."""
-        with self._sessions.begin() as session:
-            row = self._job_row(session, job_id)
-            if row.status in TERMINAL_JOB_STATUSES:
-                return _job_info(row)
-            row.cancel_requested = True
-            if row.status == "queued":
-                row.status = "cancelled"
-                row.finished_at = utcnow()
-            return _job_info(row)
-
-    def mark_interrupted(self) -> int:
-        """Mark jobs still queued or running as interrupted (call at startup: their process is gone)."""
-        statement = (
-            update(TrainingJob)
-            .where(TrainingJob.status.in_(ACTIVE_JOB_STATUSES))
-            .values(
-                status="interrupted",
-                finished_at=utcnow(),
-                error=func.coalesce(TrainingJob.error, _INTERRUPTED_ERROR),
-            )
-        )
-        with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount

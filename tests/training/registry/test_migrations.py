@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from alembic import command
 from training.registry import Registry, SchemaNotMigrated
-from training.registry.store import alembic_config
+from training.registry.migrations import alembic_config
 from training.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -1,0 +1,132 @@
+"""Training jobs (the service's `POST /train`) as the registry keeps them: queued → running → a final
+status, with live progress, results and a cancel flag that the worker polls.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from training.registry.orm import TrainingJob, utcnow
+from training.registry.records import (
+    ACTIVE_JOB_STATUSES,
+    JOB_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    JobInfo,
+    JobNotFound,
+)
+
+_INTERRUPTED_ERROR = "interrupted: the process running this job stopped before it finished"
+
+
+def _job_info(row: TrainingJob) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        status=row.status,
+        params=dict(row.params),
+        progress=dict(row.progress),
+        results=[dict(result) for result in row.results],
+        error=row.error,
+        cancel_requested=row.cancel_requested,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class JobsMixin:
+    """The job methods of `Registry`; it provides the engine and the session factory."""
+
+    engine: Engine
+    _sessions: sessionmaker[Session]
+
+    def create_job(self, params: dict[str, Any]) -> JobInfo:
+        with self._sessions.begin() as session:
+            row = TrainingJob(
+                id=uuid.uuid4().hex,
+                status="queued",
+                params=dict(params),
+                progress={},
+                results=[],
+                error=None,
+                cancel_requested=False,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return _job_info(row)
+
+    def job(self, job_id: str) -> JobInfo:
+        with self._sessions() as session:
+            return _job_info(self._job_row(session, job_id))
+
+    @staticmethod
+    def _job_row(session: Session, job_id: str) -> TrainingJob:
+        row = session.get(TrainingJob, job_id)
+        if row is None:
+            raise JobNotFound(f"no training job {job_id!r}")
+        return row
+
+    def jobs(self, limit: int = 100) -> list[JobInfo]:
+        """The most recent jobs, newest first."""
+        statement = select(TrainingJob).order_by(TrainingJob.created_at.desc(), TrainingJob.id).limit(limit)
+        with self._sessions() as session:
+            return [_job_info(row) for row in session.scalars(statement)]
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        progress: dict[str, Any] | None = None,
+        results: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+    ) -> JobInfo:
+        """Change what is given; entering `running` stamps started_at, entering a final status finished_at."""
+        if status is not None and status not in JOB_STATUSES:
+            raise ValueError(f"unknown job status {status!r}; known: {', '.join(JOB_STATUSES)}")
+        with self._sessions.begin() as session:
+            row = self._job_row(session, job_id)
+            now = utcnow()
+            if status is not None:
+                if status == "running" and row.started_at is None:
+                    row.started_at = now
+                if status in TERMINAL_JOB_STATUSES and row.finished_at is None:
+                    row.finished_at = now
+                row.status = status
+            if progress is not None:
+                row.progress = dict(progress)
+            if results is not None:
+                row.results = [dict(result) for result in results]
+            if error is not None:
+                row.error = error
+            return _job_info(row)
+
+    def request_cancel(self, job_id: str) -> JobInfo:
+        """Ask a job to stop; a job still queued is cancelled at once, a running one by its worker."""
+        with self._sessions.begin() as session:
+            row = self._job_row(session, job_id)
+            if row.status in TERMINAL_JOB_STATUSES:
+                return _job_info(row)
+            row.cancel_requested = True
+            if row.status == "queued":
+                row.status = "cancelled"
+                row.finished_at = utcnow()
+            return _job_info(row)
+
+    def mark_interrupted(self) -> int:
+        """Mark jobs still queued or running as interrupted (call at startup: their process is gone)."""
+        statement = (
+            update(TrainingJob)
+            .where(TrainingJob.status.in_(ACTIVE_JOB_STATUSES))
+            .values(
+                status="interrupted",
+                finished_at=utcnow(),
+                error=func.coalesce(TrainingJob.error, _INTERRUPTED_ERROR),
+            )
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount
