@@ -35,13 +35,17 @@ EXIT_API_ERROR = 1
 @contextlib.contextmanager
 def _client(url: str | None) -> Iterator[Client]:
     """A client for one command; an SDK error becomes one line on stderr and exit status 1."""
-    from service.client import APIStatusError, Client, TemporalOrderError
+    from service.client import APIConnectionError, APIStatusError, APITimeoutError, Client, TemporalOrderError
 
     try:
         with Client(url) as client:
             yield client
     except APIStatusError as exc:
         _fail(f"the server answered {exc}")
+    except APITimeoutError as exc:
+        _fail(str(exc))
+    except APIConnectionError as exc:
+        _fail(f"{exc} (is the service running? start it with `temporal-order serve`)")
     except TemporalOrderError as exc:
         _fail(str(exc))
     except ValueError as exc:  # a malformed --url
