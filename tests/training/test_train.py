@@ -1,0 +1,182 @@
+"""One trial: a short run that really learns, budgets, cancellation, progress, determinism, settings."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+import pytest
+import torch
+
+from training.criterion import CRITERION_WINDOW
+from training.evaluate import evaluate
+from training.models import ARCHITECTURES, LSTMConfig, build_model
+from training.task import get_task
+from training.train import (
+    DEFAULT_TRAIN_CONFIGS,
+    Progress,
+    TrainConfig,
+    TrainingCancelled,
+    TrialResult,
+    default_train_config,
+    train_trial,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny recurrent models run faster on one thread, and far faster when other jobs share the cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# 6b with every position divided by 5: lengths 20..22, relevant symbols at 2..4, 6..8 and 13..15.
+SHORT_6B = get_task("6b").shortened(5)
+LEARNS = TrainConfig(learning_rate=1e-2, batch_size=32, max_sequences=60_000)
+
+
+@functools.cache
+def learned() -> TrialResult:
+    return train_trial(SHORT_6B, arch="lstm", train_config=LEARNS, seed=1)
+
+
+def test_lstm_reaches_the_papers_criterion_on_a_shortened_task() -> None:
+    result = learned()
+    assert result.converged
+    assert result.train_config.criterion_window == CRITERION_WINDOW
+    assert result.sequences_to_criterion == result.sequences_seen
+    assert CRITERION_WINDOW <= result.sequences_seen < LEARNS.max_sequences
+    assert result.model_config == LSTMConfig()
+    assert result.task == SHORT_6B and result.seed == 1
+    assert result.wall_seconds > 0
+    assert not result.model.training  # handed back ready for inference
+
+    test = evaluate(result.model, SHORT_6B, seed=1, n_test=3000)
+    assert test.n_test == 3000
+    assert test.wrong_argmax <= 15
+    assert test.wrong_paper <= 30
+
+
+def test_learning_curve_ends_where_training_stopped() -> None:
+    result = learned()
+    curve = result.curve
+    assert curve
+    sequences = [point.sequences for point in curve]
+    assert sequences == sorted(set(sequences))
+    assert sequences[-1] == result.sequences_seen
+    # The criterion was met on the last window: every sequence right, mean error below 0.1.
+    assert curve[-1].train_accuracy == 1.0
+    assert curve[-1].train_error < 0.1
+    # It learned: early in training it was far from that.
+    assert curve[0].train_accuracy < 0.5
+    assert all(0.0 <= p.train_accuracy <= 1.0 and 0.0 <= p.train_error <= 2.0 for p in curve)
+
+
+def test_budget_exhausted_without_convergence() -> None:
+    config = TrainConfig(batch_size=32, max_sequences=100, curve_every=40)
+    result = train_trial(SHORT_6B, arch="lstm", train_config=config, seed=0)
+    assert not result.converged
+    assert result.sequences_to_criterion is None
+    assert result.sequences_seen == 100  # the last batch shrinks to fit the budget
+    assert [p.sequences for p in result.curve][-1] == 100
+    assert all(not math.isnan(p.train_error) for p in result.curve)
+
+
+def test_progress_reports_every_batch() -> None:
+    seen: list[Progress] = []
+    config = TrainConfig(batch_size=16, max_sequences=80)
+    train_trial(SHORT_6B, arch="rnn", train_config=config, seed=0, on_progress=seen.append)
+    assert [p.sequences for p in seen] == [16, 32, 48, 64, 80]
+    assert all(p.max_sequences == 80 for p in seen)
+    assert all(0.0 <= p.train_accuracy <= 1.0 for p in seen)
+
+
+def test_should_stop_cancels_the_trial() -> None:
+    calls = 0
+
+    def stop_on_third_check() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls >= 3
+
+    config = TrainConfig(batch_size=8, max_sequences=10_000)
+    with pytest.raises(TrainingCancelled, match="after 16 sequences"):
+        train_trial(SHORT_6B, arch="lstm", train_config=config, seed=0, should_stop=stop_on_third_check)
+    with pytest.raises(TrainingCancelled, match="after 0 sequences"):
+        train_trial(SHORT_6B, arch="lstm", train_config=config, seed=0, should_stop=lambda: True)
+
+
+def test_same_seed_same_trial_different_seed_different_trial() -> None:
+    config = TrainConfig(batch_size=16, max_sequences=64, curve_every=16)
+    first = train_trial(SHORT_6B, arch="attn_rnn", train_config=config, seed=7)
+    again = train_trial(SHORT_6B, arch="attn_rnn", train_config=config, seed=7)
+    other = train_trial(SHORT_6B, arch="attn_rnn", train_config=config, seed=8)
+    assert first.curve == again.curve
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name]), name
+    assert any(
+        not torch.equal(value, other.model.state_dict()[name]) for name, value in first.model.state_dict().items()
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_each_optimizer_trains(optimizer: Literal["adam", "sgd"]) -> None:
+    config = TrainConfig(optimizer=optimizer, learning_rate=0.05, momentum=0.5, max_sequences=64)
+    result = train_trial(SHORT_6B, arch="lstm", train_config=config, seed=3)
+    torch.manual_seed(3)  # the trial's seed gives its initial weights
+    initial = build_model(result.model_config).state_dict()
+    trained = result.model.state_dict()
+    assert result.train_config.optimizer == optimizer
+    assert all(torch.isfinite(value).all() for value in trained.values())
+    assert any(not torch.equal(value, trained[name]) for name, value in initial.items())
+
+
+def test_model_and_task_must_agree_on_classes() -> None:
+    with pytest.raises(ValueError, match="model has 8 classes, task 6a has 4"):
+        train_trial(get_task("6a"), model_config=LSTMConfig(n_classes=8))
+    with pytest.raises(ValueError, match="give arch or model_config"):
+        train_trial(SHORT_6B)
+
+
+def test_arch_alone_builds_its_default_model_for_the_task() -> None:
+    six_a = get_task("6a").shortened(5)
+    result = train_trial(six_a, arch="rnn", train_config=TrainConfig(max_sequences=8), seed=0)
+    assert result.model_config.arch == "rnn" and result.model_config.n_classes == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer must be 'adam' or 'sgd'"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"learning_rate": math.nan}, "learning_rate"),
+        ({"learning_rate": math.inf}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"max_sequences": 0}, "max_sequences"),
+        ({"curve_every": 0}, "curve_every"),
+        ({"grad_clip": 0.0}, "grad_clip"),
+        ({"grad_clip": -1.0}, "grad_clip"),
+    ],
+)
+def test_train_config_rejects_bad_values(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_default_train_configs() -> None:
+    assert set(DEFAULT_TRAIN_CONFIGS) == set(ARCHITECTURES)
+    lstm = default_train_config("lstm")
+    assert lstm == DEFAULT_TRAIN_CONFIGS["lstm"]
+    assert lstm.criterion_window == 2000 and lstm.criterion_error == 0.1  # the paper's criterion
+    assert default_train_config("lstm", learning_rate=None).learning_rate == lstm.learning_rate
+    changed = default_train_config("lstm", learning_rate=5e-4, max_sequences=10)
+    assert (changed.learning_rate, changed.max_sequences) == (5e-4, 10)
+    assert changed.batch_size == lstm.batch_size
+    assert TrainConfig().to_dict()["optimizer"] == "adam"
+    with pytest.raises(ValueError, match="learning_rate"):
+        default_train_config("rnn", learning_rate=-1.0)
