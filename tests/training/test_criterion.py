@@ -217,9 +217,7 @@ def test_rejects_mismatched_lengths_even_when_both_exceed_the_window() -> None:
     window=st.integers(1, 40),
     max_error=st.sampled_from([0.05, 0.1, 0.5]),
     batches=st.lists(
-        st.lists(
-            st.tuples(st.booleans() | st.just(True), st.sampled_from([0.0, 0.04, 0.09, 0.2])), max_size=90
-        ),
+        st.lists(st.tuples(st.booleans() | st.just(True), st.sampled_from([0.0, 0.04, 0.09, 0.2])), max_size=90),
         max_size=12,
     ),
 )
@@ -233,9 +231,7 @@ def test_matches_a_reference_over_the_most_recent_window(
         stream.extend(batch)
         recent = stream[-window:]
         expected = (
-            len(recent) == window
-            and all(c for c, _ in recent)
-            and sum(e for _, e in recent) / window < max_error
+            len(recent) == window and all(c for c, _ in recent) and sum(e for _, e in recent) / window < max_error
         )
         assert criterion.met() == expected
         if recent:

@@ -31,9 +31,7 @@ from training.task import (
     rule_label,
 )
 
-CUSTOM = TaskSpec(
-    "custom", min_length=30, max_length=45, relevant_ranges=((3, 5), (8, 8), (12, 20), (25, 28))
-)
+CUSTOM = TaskSpec("custom", min_length=30, max_length=45, relevant_ranges=((3, 5), (8, 8), (12, 20), (25, 28)))
 SPECS = [TASKS["6b"], TASKS["6a"], CUSTOM, TASKS["6b"].shortened(5)]
 SPEC_IDS = [spec.name for spec in SPECS]
 
@@ -210,9 +208,7 @@ def test_classes_positions_lengths_and_distractors_are_uniform(spec: TaskSpec) -
         return dof + 6 * (2 * dof) ** 0.5 + 10
 
     assert chi_square(batch.labels, 0, spec.n_classes - 1) < bound(spec.n_classes)
-    assert chi_square(batch.lengths, spec.min_length, spec.max_length) < bound(
-        spec.max_length - spec.min_length + 1
-    )
+    assert chi_square(batch.lengths, spec.min_length, spec.max_length) < bound(spec.max_length - spec.min_length + 1)
     for k, (low, high) in enumerate(spec.relevant_ranges):
         assert chi_square(batch.positions[:, k], low, high) < bound(high - low + 1)
     steps = torch.arange(spec.max_length).unsqueeze(0)
@@ -276,9 +272,7 @@ def test_empty_sequence_is_rejected(text: str) -> None:
         encode(text)
 
 
-@pytest.mark.parametrize(
-    ("value", "type_name"), [(None, "NoneType"), (b"EabB", "bytes"), ([0, 1, 7], "list")]
-)
+@pytest.mark.parametrize(("value", "type_name"), [(None, "NoneType"), (b"EabB", "bytes"), ([0, 1, 7], "list")])
 def test_non_string_is_rejected(value: object, type_name: str) -> None:
     with pytest.raises(InvalidSequence, match=f"must be a string of symbols, got {type_name}"):
         encode(value)  # type: ignore[arg-type]
@@ -352,9 +346,7 @@ def test_check_names_each_problem_and_where(text: str, problem: str, label: int 
     assert problem in result.problems
     assert not result.in_distribution
     assert result.rule_label == label
-    with pytest.raises(
-        InvalidSequence, match=re.escape(f"not a well-formed 6b sequence: {result.problems[0]}")
-    ):
+    with pytest.raises(InvalidSequence, match=re.escape(f"not a well-formed 6b sequence: {result.problems[0]}")):
         rule_label(text, SIX_B)
 
 
