@@ -1,7 +1,6 @@
-"""A separate process that writes to or reads from a registry, for the concurrency tests.
+"""A separate process that writes to a registry, for the concurrency tests.
 
-    python tests/training/registry/registry_worker.py write sqlite:///tmp/r.db 10
-    python tests/training/registry/registry_worker.py read sqlite:///tmp/r.db 10
+    python tests/training/registry/registry_worker.py write sqlite:///tmp/r.db 3.0   # seconds
     python tests/training/registry/registry_worker.py write-forever sqlite:///tmp/r.db
 
 Each committed write prints `committed <versions>`; the tests read those lines to know what is durable.
@@ -20,8 +19,6 @@ from training.models import LSTMConfig, build_model
 from training.registry import Registry
 from training.task import get_task
 from training.train import CurvePoint, TrainConfig, TrialResult
-
-READ_DEADLINE_SECONDS = 120.0
 
 
 def _record(seed: int, hidden_size: int) -> TrialRecord:
@@ -42,29 +39,15 @@ def _record(seed: int, hidden_size: int) -> TrialRecord:
     return TrialRecord(trial=trial, test=TestResult(n_test=3000, wrong_argmax=seed % 7, wrong_paper=seed % 11))
 
 
-def write(registry: Registry, runs: int | None, hidden_size: int) -> None:
+def write(registry: Registry, seconds: float | None, hidden_size: int) -> None:
+    """Record two-trial runs until `seconds` have passed (None: until killed)."""
+    stop = None if seconds is None else time.monotonic() + seconds
     seed = 0
-    while runs is None or seed < runs:
+    while stop is None or time.monotonic() < stop:
         # Two trials per run: a kill between them must not leave half a run behind.
         run = registry.record_run("lstm", get_task("6b"), [_record(seed, hidden_size), _record(seed + 1, hidden_size)])
         print("committed", *run.version_numbers, flush=True)
-        seed += 2 if runs is None else 1
-
-
-def read(registry: Registry, expected_versions: int) -> None:
-    deadline = time.monotonic() + READ_DEADLINE_SECONDS
-    reads = loads = 0
-    while time.monotonic() < deadline:
-        versions = registry.versions("lstm")
-        reads += 1
-        if versions:
-            loaded = registry.load_model("lstm", versions[0].version)
-            loaded.model(torch.zeros(1, 5, 8), torch.tensor([5]))
-            loads += 1
-        if len(versions) >= expected_versions:
-            print(f"read {reads} listings, loaded {loads} models", flush=True)
-            return
-    sys.exit(f"reader saw only {len(versions)} of {expected_versions} versions before its deadline")
+        seed += 2
 
 
 def main(argv: list[str]) -> None:
@@ -72,11 +55,9 @@ def main(argv: list[str]) -> None:
     registry = Registry(url)
     try:
         if mode == "write":
-            write(registry, int(argv[2]), hidden_size=64)
+            write(registry, float(argv[2]), hidden_size=64)
         elif mode == "write-forever":
             write(registry, None, hidden_size=int(argv[2]) if len(argv) > 2 else 256)
-        elif mode == "read":
-            read(registry, int(argv[2]))
         else:
             sys.exit(f"unknown mode {mode!r}")
     finally:
