@@ -36,9 +36,7 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError(
-                f"not a database URL: {value!r} (expected e.g. {DEFAULT_DATABASE_URL})"
-            ) from None
+            raise ValueError(f"not a database URL: {value!r} (expected e.g. {DEFAULT_DATABASE_URL})") from None
         if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
             # Every process would get its own empty database: the service and a trainer would never meet.
             raise ValueError("an in-memory SQLite registry cannot be shared; give a file path")
