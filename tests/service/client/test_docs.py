@@ -33,7 +33,7 @@ def doc_server(live_server: Any, server_factory: Any, tmp_path: Path, monkeypatc
     finally:
         source.close()
         target.close()
-    server = server_factory(f"sqlite:///{tmp_path / 'registry.db'}")
+    server = server_factory(f"sqlite:///{tmp_path / 'registry.db'}", warmup=False)
     monkeypatch.setenv(sdk.ENV_URL, server.url)
     monkeypatch.setenv(sdk.ENV_API_KEY, server.api_key)
     return server
@@ -44,7 +44,8 @@ def test_the_doc_has_examples() -> None:
     assert any("temporal-order jobs" in block for block in blocks("bash"))
 
 
-def test_every_python_example_runs(doc_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_example_runs(doc_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # One test for both kinds, so that the (slow) server start is paid once.
     for index, code in enumerate(blocks("python")):
         exec(compile(code, f"{DOC.name}[python block {index}]", "exec"), {"__name__": "__doc_example__"})
     out = capsys.readouterr().out
@@ -54,8 +55,6 @@ def test_every_python_example_runs(doc_server: Any, capsys: pytest.CaptureFixtur
     assert "correct" in out
     assert "422" in out
 
-
-def test_every_cli_line_runs(doc_server: Any) -> None:
     app = typer.Typer()
     cli_client.register(app)
     lines = [line for block in blocks("bash") for line in block.splitlines() if line.startswith("temporal-order ")]

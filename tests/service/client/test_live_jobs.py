@@ -4,6 +4,7 @@ a real job, cancel, 409, activate."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,17 @@ def empty_server(tmp_path: Path, server_factory: Any) -> Any:
         registry.upgrade()
     finally:
         registry.close()
-    return server_factory(url)
+    return server_factory(url, warmup=False)
 
 
-def test_a_real_job_from_an_empty_registry_to_serving(empty_server: Any) -> None:
+def test_jobs_through_both_clients(empty_server: Any) -> None:
+    """One test, so that the (slow) start of its own server is paid once."""
+    real_job_from_an_empty_registry_to_serving(empty_server)
+    wait_timeout_leaves_the_job_running(empty_server)
+    asyncio.run(async_job_cancel_and_wait(empty_server))
+
+
+def real_job_from_an_empty_registry_to_serving(empty_server: Any) -> None:
     transport = CountingTransport()
     with sdk.Client(empty_server.url, api_key=empty_server.api_key, transport=transport, max_retries=1) as client:
         sleeps: list[float] = []
@@ -85,8 +93,7 @@ def test_a_real_job_from_an_empty_registry_to_serving(empty_server: Any) -> None
         assert client.ready().ready
 
 
-@pytest.mark.anyio
-async def test_async_job_cancel_and_wait(empty_server: Any) -> None:
+async def async_job_cancel_and_wait(empty_server: Any) -> None:
     async with sdk.AsyncClient(empty_server.url, api_key=empty_server.api_key) as client:
         job = await client.train(arch="lstm", max_sequences=5_000_000, activate=False)
         assert isinstance(job, sdk.AsyncTrainJob)
@@ -103,7 +110,7 @@ async def test_async_job_cancel_and_wait(empty_server: Any) -> None:
             await again.cancel()
 
 
-def test_wait_timeout_leaves_the_job_running(empty_server: Any) -> None:
+def wait_timeout_leaves_the_job_running(empty_server: Any) -> None:
     with sdk.Client(empty_server.url, api_key=empty_server.api_key) as client:
         job = client.train(arch="rnn", max_sequences=5_000_000, activate=False)
         with pytest.raises(sdk.JobWaitTimeoutError) as info:
