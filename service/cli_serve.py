@@ -1,9 +1,93 @@
-"""Commands added to the `temporal-order` CLI by the service side."""
+"""Commands added to the `temporal-order` CLI by the service side.
+
+temporal-order bootstrap                     # migrate; train a default checkpoint where none is active
+temporal-order serve --host 127.0.0.1 --port 8000
+"""
 
 from __future__ import annotations
+
+from typing import Annotated, Any
 
 import typer
 
 
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default: TEMPORAL_ORDER_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: TEMPORAL_ORDER_PORT or 8000).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import ServiceSettings
+    from training.registry import Registry, SchemaNotMigrated
+
+    overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    settings = ServiceSettings(**overrides)
+    registry = Registry(settings.database_url)
+    try:
+        registry.ensure_migrated()
+    except SchemaNotMigrated as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        registry.close()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def bootstrap(
+    task: Annotated[str, typer.Option(help="Task to train the default checkpoints on.")] = "6b",
+    seed: Annotated[int, typer.Option(help="Seed of the single trial per architecture.")] = 0,
+    max_sequences: Annotated[
+        int | None, typer.Option(help="Training budget per trial (default: each architecture's own).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Trials trained in parallel processes.")] = 1,
+) -> None:
+    """Migrate the registry, then train and record one default checkpoint for every architecture without one."""
+    from training.cli.progress import TrialProgressBars
+    from training.experiment import default_arches, run_architectures
+    from training.registry import Registry
+    from training.settings import get_settings
+    from training.task import get_task
+
+    registry = Registry(get_settings().database_url)
+    try:
+        registry.upgrade()
+        missing = [arch for arch in default_arches() if registry.active_version(arch) is None]
+        if not missing:
+            typer.echo("every architecture has an active version; nothing to train", err=True)
+            return
+        typer.echo(f"training a default checkpoint for: {', '.join(missing)}", err=True)
+        spec = get_task(task)
+        overrides = {"max_sequences": max_sequences} if max_sequences is not None else None
+        with TrialProgressBars() as bars:
+            by_arch = run_architectures(
+                missing, spec, trials=1, seed=seed, overrides=overrides, workers=workers, on_progress=bars.update
+            )
+        for arch, records in by_arch.items():
+            run = registry.record_run(arch, spec, records, activate=True)
+            outcome = records[0].outcome
+            typer.echo(
+                f"{arch}: version {run.version_numbers[0]} active "
+                f"(converged={outcome.converged}, wrong {outcome.wrong_argmax}/{outcome.n_test})",
+                err=True,
+            )
+    finally:
+        registry.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    app.command()(serve)
+    app.command()(bootstrap)
