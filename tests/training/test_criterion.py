@@ -144,7 +144,7 @@ def test_all_correct_but_mean_error_not_below_0_1(error: float) -> None:
 
 def test_mean_error_counts_the_whole_window() -> None:
     criterion = StoppingCriterion()
-    # 1000 at 0.2 and 1000 at 0.0: mean exactly 0.1, not below it.
+    # 1000 at 0.2 and 1000 at 0.0: mean 0.1, not below it.
     criterion.update(np.ones(1000, dtype=bool), np.full(1000, 0.2))
     criterion.update(np.ones(1000, dtype=bool), np.zeros(1000))
     assert criterion.mean_error == pytest.approx(0.1)
@@ -153,6 +153,14 @@ def test_mean_error_counts_the_whole_window() -> None:
     criterion.update(np.ones(1, dtype=bool), np.zeros(1))
     assert criterion.mean_error < 0.1
     assert criterion.met()
+
+
+@pytest.mark.parametrize(("window", "max_error"), [(1, 0.1), (4, 0.25), (2000, 0.125)])
+def test_mean_error_exactly_at_the_threshold_is_not_below_it(window: int, max_error: float) -> None:
+    criterion = StoppingCriterion(window=window, max_error=max_error)
+    criterion.update(np.ones(window, dtype=bool), np.full(window, max_error))  # the mean is exactly max_error
+    assert criterion.mean_error == max_error
+    assert not criterion.met()
 
 
 def test_just_below_the_error_threshold_is_met() -> None:
