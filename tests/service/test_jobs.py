@@ -1,0 +1,116 @@
+"""Training jobs end to end: queued, running with visible progress, recorded, activated and swapped in;
+cancelled when asked; interrupted by a restart; kept across one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.schemas import TrainJobPublic
+from service.testing import make_registry
+from training.registry import Registry
+
+SHORT_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 3000, "seed": 3, "batch_size": 32}
+LONG_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 10_000_000, "seed": 4}
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 120, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def job(client: httpx.Client, job_id: str) -> TrainJobPublic:
+    response = client.get(f"/train/{job_id}")
+    assert response.status_code == 200, response.text
+    return TrainJobPublic.model_validate(response.json())
+
+
+def test_a_job_trains_records_activates_and_is_swapped_in(server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory(make_registry(tmp_path / "jobs.db", arches=("lstm",)))
+    with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
+        before = client.get("/models/lstm").json()["active_version"]
+        response = client.post("/train", json=SHORT_JOB)
+        assert response.status_code == 202, response.text
+        created = TrainJobPublic.model_validate(response.json())
+        assert created.status == "queued" and response.headers["Location"] == created.status_url
+        seen: list[TrainJobPublic] = []
+
+        def finished() -> bool:
+            seen.append(job(client, created.id))
+            return seen[-1].status in ("succeeded", "failed", "cancelled")
+
+        wait_for(finished, timeout=180, every=0.05)
+        final = seen[-1]
+        assert final.status == "succeeded", final.error
+        assert any(s.status == "running" and s.progress.sequences > 0 for s in seen), "no live progress seen"
+        assert final.progress.arch == "lstm" and final.progress.sequences > 0
+        assert final.started_at is not None and final.finished_at is not None
+        (trial,) = final.results
+        assert trial.arch == "lstm" and trial.n_test > 0 and trial.model_version == before + 1
+
+        def swapped() -> bool:
+            sequence = client.post("/generate", json={"n": 1, "seed": 5}).json()["sequences"][0]["sequence"]
+            answer = client.post("/classify", json={"sequence": sequence, "arch": "lstm"}).json()
+            return answer["model_version"] == trial.model_version
+
+        wait_for(swapped, timeout=30)
+        assert client.get("/models/lstm").json()["active_version"] == trial.model_version
+        listed = client.get("/train").json()["jobs"]
+        assert [item["id"] for item in listed] == [created.id]
+        # Missing architectures answer 503 with a hint, and do not stop lstm from serving.
+        missing = client.post("/classify", json={"sequence": "EabXcB", "arch": "rnn"})
+        assert missing.status_code == 503 and "POST /train" in missing.json()["hint"]
+
+
+def test_cancel_a_running_and_a_queued_job(server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory(make_registry(tmp_path / "cancel.db", arches=("lstm",)))
+    with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
+        running = client.post("/train", json=LONG_JOB).json()
+        queued = client.post("/train", json=LONG_JOB).json()
+        wait_for(lambda: job(client, running["id"]).progress.sequences > 0, timeout=120)
+        assert job(client, queued["id"]).status == "queued", "one job at a time by default"
+
+        cancelled = client.delete(f"/train/{queued['id']}")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert client.delete(f"/train/{running['id']}").status_code == 200
+        final = wait_for(lambda: (j := job(client, running["id"])).status != "running" and j, timeout=60)
+        assert final.status == "cancelled" and final.finished_at is not None
+        again = client.delete(f"/train/{running['id']}")
+        assert again.status_code == 409 and "already ended" in again.json()["message"]
+        assert client.get("/models/lstm").json()["active_version"] == 1
+
+
+def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: Any, tmp_path: Path) -> None:
+    url = make_registry(tmp_path / "restart.db")
+    first = server_factory(url)
+    with httpx.Client(base_url=first.url, timeout=30, headers=first.auth) as client:
+        models_before = {m["arch"]: m["active_version"] for m in client.get("/models").json()["models"]}
+        running = client.post("/train", json=LONG_JOB).json()
+        wait_for(lambda: job(client, running["id"]).status == "running", timeout=120)
+    # A crashed server leaves a job "running" in the registry; simulate one besides the real shutdown.
+    registry = Registry(url)
+    try:
+        crashed = registry.create_job({"arch": "rnn"})
+        registry.update_job(crashed.id, status="running")
+    finally:
+        registry.close()
+    first.stop()
+
+    second = server_factory(url)
+    with httpx.Client(base_url=second.url, timeout=30) as client:
+        models_after = {m["arch"]: m["active_version"] for m in client.get("/models").json()["models"]}
+        assert models_after == models_before
+        assert client.get("/readyz").status_code == 200
+        assert job(client, running["id"]).status == "interrupted"
+        cut_off = job(client, crashed.id)
+        assert cut_off.status == "interrupted" and cut_off.error
+        assert {item["id"] for item in client.get("/train").json()["jobs"]} == {running["id"], crashed.id}
