@@ -49,10 +49,12 @@ class StoppingCriterion:
         self._filled = 0
 
     def update(self, correct: np.ndarray | torch.Tensor, errors: np.ndarray | torch.Tensor) -> None:
-        correct_values = np.asarray(correct, dtype=bool).reshape(-1)[-self.window :]
-        error_values = np.asarray(errors, dtype=np.float64).reshape(-1)[-self.window :]
+        correct_values = np.asarray(correct, dtype=bool).reshape(-1)
+        error_values = np.asarray(errors, dtype=np.float64).reshape(-1)
         if correct_values.shape != error_values.shape:
             raise ValueError("correct and errors must have the same length")
+        # Only the newest `window` values can matter.
+        correct_values, error_values = correct_values[-self.window :], error_values[-self.window :]
         slots = (self._next + np.arange(len(correct_values))) % self.window
         self._correct[slots] = correct_values
         self._errors[slots] = error_values
