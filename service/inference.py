@@ -94,11 +94,17 @@ class InferencePool:
                 executor=executor,
                 max_size=micro_batch_max_size,
                 max_wait_s=micro_batch_max_wait_s,
-                on_batch=(lambda size, arch=arch: on_batch(arch, size)) if on_batch else None,
+                on_batch=self._batch_observer(arch, on_batch),
                 name=f"batcher-{arch}",
             )
             self.slots[arch] = slot
         self._reload_lock = asyncio.Lock()
+
+    @staticmethod
+    def _batch_observer(arch: str, on_batch: Callable[[str, int], None] | None) -> Callable[[int], None] | None:
+        if on_batch is None:
+            return None
+        return lambda size: on_batch(arch, size)
 
     # ---- loading ----------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,7 +69,7 @@ class ServiceMiddleware:
         finally:
             self._record(scope, status, started)
 
-    def _record(self, scope: dict[str, Any], status: int, started: float) -> None:
+    def _record(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         self.metrics.requests.labels(method=scope.get("method", ""), route=template, status=str(status)).inc()
