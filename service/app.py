@@ -52,6 +52,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         registry,
         device=pick_device(settings.device),
         executor=executor,
+        micro_batching=settings.micro_batching,
         micro_batch_max_size=settings.micro_batch_max_size,
         micro_batch_max_wait_s=settings.micro_batch_max_wait_ms / 1000,
         max_tokens_per_forward=settings.max_tokens_per_forward,

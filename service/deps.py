@@ -1,4 +1,7 @@
-"""What route handlers receive: the service's state, built once in the lifespan, as `Annotated` aliases."""
+"""What route handlers receive: the service's state, built once in the lifespan, as `Annotated` aliases.
+
+Every dependency is `async def`: FastAPI runs plain `def` dependencies in a worker thread, a hop per request.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ class ServiceState:
     background: list[object] = field(default_factory=list)
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
@@ -39,29 +42,29 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_registry(state: StateDep) -> Registry:
+async def get_registry(state: StateDep) -> Registry:
     if state.registry is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
     return state.registry
 
 
-def get_pool(state: StateDep) -> InferencePool:
+async def get_pool(state: StateDep) -> InferencePool:
     if state.pool is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
     return state.pool
 
 
-def get_jobs(state: StateDep) -> JobManager:
+async def get_jobs(state: StateDep) -> JobManager:
     if state.jobs is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
     return state.jobs
 
 
-def get_settings(state: StateDep) -> ServiceSettings:
+async def get_settings(state: StateDep) -> ServiceSettings:
     return state.settings
 
 
-def get_metrics(state: StateDep) -> ServiceMetrics:
+async def get_metrics(state: StateDep) -> ServiceMetrics:
     return state.metrics
 
 
@@ -72,7 +75,7 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
-def require_api_key(
+async def require_api_key(
     state: StateDep,
     x_api_key: Annotated[str | None, Header(description="The service's API key.")] = None,
     authorization: Annotated[str | None, Header(description="`Bearer <API key>`, instead of X-API-Key.")] = None,

@@ -76,6 +76,7 @@ class InferencePool:
         *,
         device: torch.device,
         executor: Executor,
+        micro_batching: bool = True,
         micro_batch_max_size: int = 128,
         micro_batch_max_wait_s: float = 0.0,
         max_tokens_per_forward: int = 262_144,
@@ -86,6 +87,7 @@ class InferencePool:
         self.device = device
         self.executor = executor
         self.max_tokens_per_forward = max_tokens_per_forward
+        self.micro_batching = micro_batching
         self.slots: dict[str, Slot] = {}
         for arch in arches:
             slot = Slot(arch)
@@ -252,7 +254,11 @@ class InferencePool:
     async def classify_one(self, arch: str | None, sequence: Parsed) -> tuple[Served, np.ndarray]:
         served = self.resolve(arch)
         slot = self.slots[served.arch]
-        assert slot.batcher is not None
+        if not self.micro_batching or slot.batcher is None:
+            tokens, lengths = pad_parsed([sequence])
+            loop = asyncio.get_running_loop()
+            probabilities = await loop.run_in_executor(self.executor, self.forward, served, tokens, lengths)
+            return served, probabilities[0]
         return await slot.batcher.submit(sequence)
 
     async def classify_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, np.ndarray]:

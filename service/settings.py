@@ -24,6 +24,7 @@ class ServiceSettings(Settings):
     )
     max_batch: int = Field(default=1024, ge=1, le=100_000, description="Most sequences per /classify/batch.")
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    micro_batching: bool = Field(default=True, description="Off: every single request runs its own forward.")
     micro_batch_max_size: int = Field(default=128, ge=1, le=4096)
     micro_batch_max_wait_ms: float = Field(
         default=0.0, ge=0.0, le=100.0, description="Extra wait to fill a micro-batch; 0 batches what is queued."
@@ -31,7 +32,9 @@ class ServiceSettings(Settings):
     # Padded symbols per forward pass: bounds memory when a batch holds a few very long sequences.
     max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
     job_concurrency: int = Field(default=1, ge=1, le=16)
-    torch_threads: int | None = Field(default=None, ge=1, le=256)
+    # One intra-op thread: inference runs on one executor thread and batches amortise the per-step cost;
+    # more threads spin against the event loop and, on a busy machine, make a forward 10x slower.
+    torch_threads: int | None = Field(default=1, ge=1, le=256, description="None keeps torch's default.")
     training_threads: int = Field(default=1, ge=1, le=256)
     reload_interval_s: float = Field(
         default=5.0, ge=0.0, description="How often to look for versions activated elsewhere; 0 turns it off."

@@ -119,28 +119,24 @@ def server_environment(database_url: str, **overrides: Any) -> dict[str, str]:
     return environment
 
 
-def start_server(database_url: str, log_dir: Path, **overrides: Any) -> LiveServer:
-    """Start `uvicorn --factory service.app:create_app` on a free loopback port; return once it is up."""
+def start_server(
+    database_url: str,
+    log_dir: Path,
+    *,
+    app: str = "service.app:create_app",
+    factory: bool = True,
+    health_path: str = "/healthz",
+    **overrides: Any,
+) -> LiveServer:
+    """Start `uvicorn --factory service.app:create_app` (or another `app`) on a free loopback port, with
+    `overrides` as TEMPORAL_ORDER_* settings; return once `health_path` answers."""
     sock = bound_socket()
     port = int(sock.getsockname()[1])
     log_path = log_dir / f"uvicorn-{port}.log"
     try:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "service.app:create_app",
-                    "--fd",
-                    str(sock.fileno()),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                    "--timeout-keep-alive",
-                    "30",
-                ],
+                [sys.executable, "-m", "service.testing", app, str(sock.fileno()), "factory" if factory else "app"],
                 env=server_environment(database_url, **overrides),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -156,7 +152,7 @@ def start_server(database_url: str, log_dir: Path, **overrides: Any) -> LiveServ
         if process.poll() is not None:
             raise RuntimeError(f"the service exited with code {process.returncode}:\n{server.log()[-3000:]}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}{health_path}", timeout=1).status_code < 500:
                 return server
         except httpx.TransportError:
             pass
@@ -164,3 +160,19 @@ def start_server(database_url: str, log_dir: Path, **overrides: Any) -> LiveServ
             server.stop()
             raise RuntimeError(f"the service did not start within {STARTUP_TIMEOUT_S} s:\n{server.log()[-3000:]}")
         time.sleep(0.05)
+
+
+def _serve_on_fd(app: str, fd: int, kind: str) -> None:
+    """Run uvicorn on an inherited listening socket. (uvicorn's own --fd assumes a UNIX socket, so TCP_NODELAY
+    would never be set and Nagle's algorithm would add 40 ms to every response.)"""
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    config = uvicorn.Config(
+        app, factory=kind == "factory", log_level="warning", access_log=False, timeout_keep_alive=30
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    _serve_on_fd(sys.argv[1], int(sys.argv[2]), sys.argv[3])

@@ -44,7 +44,7 @@ def json_response(content: Any) -> Response:
 
 
 @router.post("/classify", response_model=ClassifyResult)
-async def classify(body: ClassifyRequest, pool: PoolDep, metrics: MetricsDep) -> Response:
+async def classify(body: ClassifyRequest, pool: PoolDep) -> Response:
     """Classify one sequence (optionally with a per-position attribution)."""
     try:
         sequence = parse(body.sequence)

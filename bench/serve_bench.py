@@ -1,0 +1,280 @@
+"""Serving benchmark: the service on loopback in a subprocess, bounded load from another process (wrk).
+
+    sudo apt-get install -y wrk        # the load generator (Debian/Ubuntu; `brew install wrk` on macOS)
+    .venv/bin/python bench/serve_bench.py [--duration 10] [--device cpu]
+
+Measures single-sequence POST /classify at 64 concurrent connections (requests/s, p50, p99) beside a naive
+baseline in the same run (bench/naive_app.py: plain FastAPI, sync route, one forward per request, same
+model); the micro-batcher's median latency cost at 1 connection (the service with micro-batching on vs off);
+POST /classify/batch sequences/s; p99 at 64 connections with a training job running vs idle; and the
+resident memory of the service with every model loaded. Prints a table and writes bench/results/serve.json.
+Without wrk, a Python load generator (httpx, in separate processes) is used and the result says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.testing import LiveServer, make_registry, start_server  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "serve.json"
+TARGETS = {
+    "classify_rps_64": 3000.0,
+    "classify_p99_ms_64": 30.0,
+    "speedup_vs_naive": 2.5,
+    "micro_batch_p50_overhead_ms": 1.0,
+    "batch_sequences_per_s": 30_000.0,
+    "p99_training_ratio": 2.0,
+    "rss_mb": 500.0,
+}
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BENCH_BODY"), "r"):read("*a")
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nBENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, "non2xx": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def run_wrk(url: str, body: bytes, connections: int, duration: float, workdir: Path) -> dict[str, float]:
+    body_path = workdir / f"body-{len(body)}.json"
+    body_path.write_bytes(body)
+    script = workdir / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    threads = max(1, min(connections, 2))
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+    ]
+    output = subprocess.run(
+        [*command, "-s", str(script), url],
+        env={**os.environ, "BENCH_BODY": str(body_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH "))
+    data = json.loads(line[len("BENCH ") :])
+    seconds = data["duration_us"] / 1e6
+    return {
+        "requests": data["requests"],
+        "rps": data["requests"] / seconds,
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "errors": data["errors"] + data["non2xx"],
+    }
+
+
+def _python_load(url: str, body: bytes, connections: int, duration: float, queue: Any) -> None:
+    async def main() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        errors = 0
+        stop = time.perf_counter() + duration
+        limits = httpx.Limits(max_connections=connections)
+        headers = {"Content-Type": "application/json"}
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < stop:
+                    started = time.perf_counter()
+                    try:
+                        response = await client.post(url, content=body, headers=headers)
+                        errors += response.status_code != 200
+                    except httpx.HTTPError:
+                        errors += 1
+                    latencies.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(worker() for _ in range(connections)))
+        return latencies, errors
+
+    started = time.perf_counter()
+    latencies, errors = asyncio.run(main())
+    queue.put((latencies, errors, time.perf_counter() - started))
+
+
+def run_python_load(url: str, body: bytes, connections: int, duration: float) -> dict[str, float]:
+    queue: Any = multiprocessing.get_context("spawn").Queue()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_python_load, args=(url, body, connections, duration, queue)
+    )
+    process.start()
+    latencies, errors, seconds = queue.get()
+    process.join()
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / seconds,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] * 1000,
+        "errors": errors,
+    }
+
+
+class Load:
+    def __init__(self, workdir: Path, duration: float) -> None:
+        self.workdir = workdir
+        self.duration = duration
+        self.tool = "wrk" if shutil.which("wrk") else "python-httpx"
+        if self.tool != "wrk":
+            print("wrk not found (apt-get install -y wrk); using the slower Python load generator", file=sys.stderr)
+
+    def __call__(self, url: str, body: bytes, connections: int, duration: float | None = None) -> dict[str, float]:
+        seconds = duration or self.duration
+        if self.tool == "wrk":
+            return run_wrk(url, body, connections, seconds, self.workdir)
+        return run_python_load(url, body, connections, seconds)
+
+
+def sequences(server: LiveServer, n: int, seed: int) -> list[str]:
+    body = httpx.post(f"{server.url}/generate", json={"n": n, "seed": seed}, timeout=60).json()
+    return [item["sequence"] for item in body["sequences"]]
+
+
+def rss_mb(server: LiveServer) -> float:
+    return psutil.Process(server.process.pid).memory_info().rss / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    load = Load(workdir, args.duration)
+    load_average_before = os.getloadavg()
+    url = make_registry(workdir / "registry.db")
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_at_start": load_average_before,
+        },
+        "load_generator": load.tool,
+        "duration_s": args.duration,
+        "device": args.device,
+        "model": "lstm (hidden 32), untrained weights: serving cost does not depend on them",
+    }
+
+    server = start_server(url, workdir, device=args.device, reload_interval_s=0)
+    try:
+        single = json.dumps({"sequence": sequences(server, 1, seed=1)[0], "arch": "lstm"}).encode()
+        batch = json.dumps({"sequences": sequences(server, 1024, seed=2), "arch": "lstm"}).encode()
+        load(f"{server.url}/classify", single, 64, 2)  # warm-up
+        results["classify_64"] = load(f"{server.url}/classify", single, 64)
+        results["classify_1"] = load(f"{server.url}/classify", single, 1)
+        batch_run = load(f"{server.url}/classify/batch", batch, 2)
+        batch_run["sequences_per_s"] = batch_run["rps"] * 1024
+        results["batch_1024"] = batch_run
+        results["rss_mb"] = rss_mb(server)
+        job = httpx.post(
+            f"{server.url}/train",
+            json={"arch": "lstm", "max_sequences": 10_000_000, "seed": 1},
+            headers=server.auth,
+            timeout=30,
+        ).json()
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.url}/train/{job['id']}", timeout=30).json()["progress"].get("sequences", 0) == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the training job did not start")
+            time.sleep(0.2)
+        results["classify_64_training"] = load(f"{server.url}/classify", single, 64)
+        httpx.delete(f"{server.url}/train/{job['id']}", headers=server.auth, timeout=30)
+    finally:
+        server.stop()
+
+    unbatched = start_server(url, workdir, device=args.device, reload_interval_s=0, micro_batching=False)
+    try:
+        load(f"{unbatched.url}/classify", single, 1, 2)
+        results["classify_1_unbatched"] = load(f"{unbatched.url}/classify", single, 1)
+        results["classify_64_unbatched"] = load(f"{unbatched.url}/classify", single, 64)
+    finally:
+        unbatched.stop()
+
+    naive = start_server(url, workdir, app="bench.naive_app:app", factory=False, health_path="/classify")
+    try:
+        load(f"{naive.url}/classify", single, 64, 2)
+        results["naive_64"] = load(f"{naive.url}/classify", single, 64)
+        results["naive_1"] = load(f"{naive.url}/classify", single, 1)
+    finally:
+        naive.stop()
+
+    measured = {
+        "classify_rps_64": results["classify_64"]["rps"],
+        "classify_p99_ms_64": results["classify_64"]["p99_ms"],
+        "speedup_vs_naive": results["classify_64"]["rps"] / results["naive_64"]["rps"],
+        "micro_batch_p50_overhead_ms": results["classify_1"]["p50_ms"] - results["classify_1_unbatched"]["p50_ms"],
+        "batch_sequences_per_s": results["batch_1024"]["sequences_per_s"],
+        "p99_training_ratio": results["classify_64_training"]["p99_ms"] / results["classify_64"]["p99_ms"],
+        "rss_mb": results["rss_mb"],
+    }
+    lower_is_better = {"classify_p99_ms_64", "micro_batch_p50_overhead_ms", "p99_training_ratio", "rss_mb"}
+    results["summary"] = {
+        name: {
+            "measured": value,
+            "target": TARGETS[name],
+            "met": value <= TARGETS[name] if name in lower_is_better else value >= TARGETS[name],
+        }
+        for name, value in measured.items()
+    }
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+    print(f"\nserve benchmark ({load.tool}, {args.duration:g} s per run, {os.cpu_count()} CPUs, device {args.device})")
+    print(f"{'run':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for name in (
+        "classify_64",
+        "classify_64_training",
+        "classify_64_unbatched",
+        "naive_64",
+        "classify_1",
+        "classify_1_unbatched",
+        "naive_1",
+        "batch_1024",
+    ):
+        run = results[name]
+        print(f"{name:<28}{run['rps']:>10.0f}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['errors']:>8.0f}")
+    print(f"\n{'figure':<30}{'measured':>12}{'target':>10}  met")
+    for name, row in results["summary"].items():
+        print(f"{name:<30}{row['measured']:>12.2f}{row['target']:>10.1f}  {'yes' if row['met'] else 'NO'}")
+    print(f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+
+
+if __name__ == "__main__":
+    main()
