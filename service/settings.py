@@ -41,6 +41,11 @@ class ServiceSettings(Settings):
     )
     warmup: bool = True
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("api_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
