@@ -149,26 +149,28 @@ def train_trial(
             raise TrainingCancelled(f"stopped after {seen} sequences")
         batch = generate(task, min(config.batch_size, config.max_sequences - seen), data)
         logits = model(one_hot(batch.tokens), batch.lengths)  # (B, C)
-        loss = F.cross_entropy(logits, batch.labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        # The criterion judges the outputs the network gave before this update, as online learning does.
+        # The criterion judges the outputs the network gave before this batch's update, as online learning
+        # does. Once it is met, the update is skipped: the trial keeps exactly the weights that were judged.
         with torch.no_grad():
             probabilities = logits.detach().softmax(dim=1)
             criterion.update(
                 paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels)
             )
         seen += len(batch)
+        converged = criterion.met()
+        if not converged:
+            loss = F.cross_entropy(logits, batch.labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
         if seen >= next_curve_point:
             curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))
             next_curve_point += config.curve_every
         if on_progress is not None:
             on_progress(Progress(seen, config.max_sequences, criterion.mean_error, criterion.accuracy))
-        if criterion.met():
-            converged = True
+        if converged:
             break
     if not curve or curve[-1].sequences != seen:
         curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))
