@@ -21,7 +21,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training.evaluate import PAPER_FIGURES, summarize  # noqa: E402
+from training.evaluate import PAPER_FIGURES, bag_of_symbols_ceiling, summarize  # noqa: E402
 from training.experiment import run_architectures  # noqa: E402
 from training.models import default_config  # noqa: E402
 from training.task import generate, get_task, make_generator  # noqa: E402
@@ -34,7 +34,6 @@ TARGETS = {
     "converged": 10,
     "median_sequences_to_criterion": {"lstm": 20_000, "attn_rnn": 20_000, "rnn": 150_000},
     "mean_wrong_argmax": 0.5,
-    "seed_attention_accuracy": 0.5,
     "protocol_seconds": 600.0,
     "generation_speedup": 500.0,
     "training_speedup": 5.0,
@@ -102,6 +101,10 @@ def run_protocol(trials: int, workers: int, seed_budget: int) -> dict[str, Any]:
             "model_config": {k: v for k, v in vars(records[0].trial.model_config).items()},
             "trial_seconds": [round(r.trial.wall_seconds, 2) for r in records],
         }
+    # The order-blind ceiling of each trial's own test set: 50% in expectation, a little off on 3000 samples.
+    arches["attn_rnn_seed"]["test_set_ceiling"] = [
+        bag_of_symbols_ceiling(task, seed=r.trial.seed, n_test=r.test.n_test) for r in capped["attn_rnn_seed"]
+    ]
     return {
         "protocol_seconds": protocol_seconds,
         "seed_attention_seconds": seed_seconds,
@@ -132,8 +135,16 @@ def check_targets(figures: dict[str, Any], trials: int) -> list[tuple[str, str, 
                 s["mean_wrong_argmax"] <= TARGETS["mean_wrong_argmax"],
             )
         )
-    seed_accuracy = arches["attn_rnn_seed"]["summary"]["mean_test_accuracy"]
-    checks.append(("attn_rnn_seed test accuracy ≤ 50%", f"{100 * seed_accuracy:.1f}%", seed_accuracy <= 0.5))
+    seed = arches["attn_rnn_seed"]
+    accuracies = [1 - t["wrong_argmax"] / t["n_test"] for t in seed["trials"]]
+    ceilings = seed["test_set_ceiling"]
+    checks.append(
+        (
+            "attn_rnn_seed ≤ order-blind ceiling (≈50%)",
+            f"{100 * seed['summary']['mean_test_accuracy']:.2f}% (ceiling {100 * sum(ceilings) / len(ceilings):.2f}%)",
+            all(a <= c + 1e-9 for a, c in zip(accuracies, ceilings, strict=True)),
+        )
+    )
     seconds = figures["protocol"]["protocol_seconds"]
     checks.append(("3 arch × trials, train + test ≤ 600 s", f"{seconds:.0f} s", seconds <= TARGETS["protocol_seconds"]))
     speed = figures["throughput"]
