@@ -42,30 +42,36 @@ async def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-async def get_registry(state: StateDep) -> Registry:
-    if state.registry is None:
+async def get_registry(request: Request) -> Registry:
+    # Reads the state directly rather than through StateDep: one dependency to solve per request, not two.
+    value = request.app.state.service.registry
+    if value is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
-    return state.registry
+    return value  # type: ignore[no-any-return]
 
 
-async def get_pool(state: StateDep) -> InferencePool:
-    if state.pool is None:
+async def get_pool(request: Request) -> InferencePool:
+    # Reads the state directly rather than through StateDep: one dependency to solve per request, not two.
+    value = request.app.state.service.pool
+    if value is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
-    return state.pool
+    return value  # type: ignore[no-any-return]
 
 
-async def get_jobs(state: StateDep) -> JobManager:
-    if state.jobs is None:
+async def get_jobs(request: Request) -> JobManager:
+    # Reads the state directly rather than through StateDep: one dependency to solve per request, not two.
+    value = request.app.state.service.jobs
+    if value is None:
         raise ModelNotReady("the service is still starting", hint="retry once /readyz answers 200")
-    return state.jobs
+    return value  # type: ignore[no-any-return]
 
 
-async def get_settings(state: StateDep) -> ServiceSettings:
-    return state.settings
+async def get_settings(request: Request) -> ServiceSettings:
+    return request.app.state.service.settings  # type: ignore[no-any-return]
 
 
-async def get_metrics(state: StateDep) -> ServiceMetrics:
-    return state.metrics
+async def get_metrics(request: Request) -> ServiceMetrics:
+    return request.app.state.service.metrics  # type: ignore[no-any-return]
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]

@@ -220,7 +220,7 @@ class InferencePool:
                 raise ModelNotReady("no architecture is ready", hint="run `temporal-order bootstrap` or POST /train")
         return self.require(arch)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, C) as float64, in chunks of at most `max_tokens_per_forward` symbols."""
         n = len(lengths)
@@ -261,12 +261,16 @@ class InferencePool:
             return served, probabilities[0]
         return await slot.batcher.submit(sequence)
 
-    async def classify_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, np.ndarray]:
+    def start_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, asyncio.Future[np.ndarray]]:
+        """Start a forward over `sequences` on the inference thread; the caller may work while it runs."""
         served = self.resolve(arch)
         tokens, lengths = pad_parsed(sequences)
         loop = asyncio.get_running_loop()
-        probabilities = await loop.run_in_executor(self.executor, self.forward, served, tokens, lengths)
-        return served, probabilities
+        return served, loop.run_in_executor(self.executor, self.forward, served, tokens, lengths)
+
+    async def classify_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, np.ndarray]:
+        served, probabilities = self.start_many(arch, sequences)
+        return served, await probabilities
 
     async def explain(self, arch: str | None, sequence: Parsed) -> tuple[Served, np.ndarray, list[float], Method]:
         served = self.resolve(arch)

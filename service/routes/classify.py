@@ -13,18 +13,20 @@ from service.errors import InvalidInput, invalid_sequence
 from service.inference import Served
 from service.schemas import ClassifyBatchRequest, ClassifyBatchResult, ClassifyRequest, ClassifyResult, ErrorDetail
 from service.sequences import Parsed, check_parsed, parse
-from training.task import InvalidSequence
+from training.task import InvalidSequence, SequenceCheck
 
 router = APIRouter(tags=["classify"])
 
 MAX_REPORTED_ERRORS = 20
 
 
-def result_dict(served: Served, sequence: Parsed, probabilities: np.ndarray) -> dict[str, Any]:
+def result_dict(
+    served: Served, sequence: Parsed, probabilities: np.ndarray, checked: SequenceCheck | None = None
+) -> dict[str, Any]:
     """One ClassifyResult as plain data (serialised without a second validation pass)."""
     names = served.task.class_names
     index = int(probabilities.argmax())
-    checked = check_parsed(sequence, served.task)
+    checked = checked or check_parsed(sequence, served.task)
     return {
         "label": names[index],
         "class_index": index,
@@ -87,7 +89,12 @@ async def classify_batch(
     if first is not None:
         more = f" ({len(errors)} invalid sequences reported)" if len(errors) > 1 else ""
         raise InvalidInput(first.message + more, details=errors, hint=first.hint)
-    served, probabilities = await pool.classify_many(body.arch, parsed)
+    served, forward = pool.start_many(body.arch, parsed)
     metrics.observe_batch(served.arch, "batch", len(parsed))
-    results = [result_dict(served, sequence, row) for sequence, row in zip(parsed, probabilities, strict=True)]
+    checks = [check_parsed(sequence, served.task) for sequence in parsed]  # while the forward runs
+    probabilities = await forward
+    results = [
+        result_dict(served, sequence, row, checked)
+        for sequence, row, checked in zip(parsed, probabilities, checks, strict=True)
+    ]
     return json_response({"results": results})
