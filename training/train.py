@@ -42,6 +42,10 @@ class TrainConfig:
     criterion_window: int = CRITERION_WINDOW
     criterion_error: float = CRITERION_ERROR
     curve_every: int = 1_000
+    # Scale the learning rate by (window error / criterion error) once the window's mean error is below the
+    # criterion's, never under `anneal_floor` of it: weights settle instead of oscillating near the goal.
+    anneal: bool = False
+    anneal_floor: float = 0.05
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
@@ -50,6 +54,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be a positive finite number")
         if self.batch_size < 1 or self.max_sequences < 1 or self.curve_every < 1:
             raise ValueError("batch_size, max_sequences and curve_every must be >= 1")
+        if not 0 < self.anneal_floor <= 1:
+            raise ValueError("anneal_floor must be in (0, 1]")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError("grad_clip must be positive or None")
 
@@ -59,7 +65,7 @@ class TrainConfig:
 
 # Defaults that make each architecture learn 6b quickly (see bench/train_bench.py for the figures).
 DEFAULT_TRAIN_CONFIGS: dict[str, TrainConfig] = {
-    "rnn": TrainConfig(learning_rate=1e-3, batch_size=32),
+    "rnn": TrainConfig(learning_rate=1e-3, batch_size=32, anneal=True),
     "lstm": TrainConfig(learning_rate=1e-2, batch_size=16),
     "attn_rnn": TrainConfig(learning_rate=1e-2, batch_size=32),
     "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=30_000),
@@ -115,6 +121,18 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
     return torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
 
+def annealing_factor(criterion: StoppingCriterion, config: TrainConfig) -> float:
+    error = criterion.mean_error
+    if error != error or error >= config.criterion_error:  # NaN before the first batch
+        return 1.0
+    return max(config.anneal_floor, error / config.criterion_error)
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
 def train_trial(
     task: TaskSpec,
     *,
@@ -164,6 +182,8 @@ def train_trial(
             loss.backward()
             if config.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if config.anneal:
+                set_learning_rate(optimizer, config.learning_rate * annealing_factor(criterion, config))
             optimizer.step()
         if seen >= next_curve_point:
             curve.append(CurvePoint(seen, criterion.mean_error, criterion.accuracy))
