@@ -184,3 +184,18 @@ def test_summary_when_nothing_converged() -> None:
 def test_summary_needs_trials() -> None:
     with pytest.raises(ValueError, match="no trials"):
         summarize([])
+
+
+def test_order_blind_ceiling_is_about_half_on_6b_and_exact_per_test_set() -> None:
+    from training.evaluate import bag_of_symbols_ceiling, test_batches
+
+    task = get_task("6b")
+    ceilings = [bag_of_symbols_ceiling(task, seed=s, n_test=3000) for s in range(5)]
+    assert all(0.48 < c < 0.53 for c in ceilings)
+    # Recount one by hand: per number of X, the most frequent class.
+    labels = torch.cat([b.labels for b in test_batches(task, seed=0, n_test=3000)])
+    x_count = 3 - ((labels >> 2) & 1) - ((labels >> 1) & 1) - (labels & 1)
+    best = sum(int(torch.bincount(labels[x_count == k], minlength=8).max()) for k in range(4))
+    assert ceilings[0] == best / 3000
+    # 6a: X-count 1 holds XY and YX, so the ceiling is about 3/4.
+    assert 0.72 < bag_of_symbols_ceiling(get_task("6a"), seed=0, n_test=3000) < 0.78

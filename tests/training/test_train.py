@@ -181,3 +181,29 @@ def test_default_train_configs() -> None:
     assert TrainConfig().to_dict()["optimizer"] == "adam"
     with pytest.raises(ValueError, match="learning_rate"):
         default_train_config("rnn", learning_rate=-1.0)
+
+
+def test_annealing_scales_the_learning_rate_with_the_window_error() -> None:
+    from training.criterion import StoppingCriterion
+    from training.train import TrainConfig, annealing_factor
+
+    config = TrainConfig(anneal=True, anneal_floor=0.05)
+    criterion = StoppingCriterion(window=4)
+    assert annealing_factor(criterion, config) == 1.0  # nothing seen yet
+    criterion.update(torch.ones(4, dtype=torch.bool), torch.full((4,), 0.5))
+    assert annealing_factor(criterion, config) == 1.0  # above the criterion's error: full rate
+    criterion.update(torch.ones(4, dtype=torch.bool), torch.full((4,), 0.05))
+    assert annealing_factor(criterion, config) == pytest.approx(0.5)
+    criterion.update(torch.ones(4, dtype=torch.bool), torch.full((4,), 0.0))
+    assert annealing_factor(criterion, config) == 0.05  # never below the floor
+
+
+def test_the_kept_weights_are_the_ones_the_criterion_judged() -> None:
+    """Once the criterion is met no further update is applied, so the model is the one that was judged."""
+    from training.train import TrainConfig, train_trial
+
+    task = get_task("6b").shortened(5)
+    config = TrainConfig(learning_rate=1e-2, batch_size=32, max_sequences=60_000)
+    result = train_trial(task, arch="lstm", train_config=config, seed=0)
+    assert result.converged
+    assert evaluate(result.model, task, seed=0, n_test=1000).wrong_argmax <= 5
