@@ -9,10 +9,10 @@ from __future__ import annotations
 from logging.config import fileConfig
 from typing import Any, Literal
 
+from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from training.registry.db import make_engine
 from training.registry.orm import Base, UTCDateTime
 from training.settings import get_settings

@@ -70,8 +70,4 @@ class StoppingCriterion:
         return float(self._correct[: self._filled].mean()) if self._filled else float("nan")
 
     def met(self) -> bool:
-        return (
-            self._filled == self.window
-            and bool(self._correct.all())
-            and float(self._errors.mean()) < self.max_error
-        )
+        return self._filled == self.window and bool(self._correct.all()) and float(self._errors.mean()) < self.max_error

@@ -35,9 +35,7 @@ class TestResult:
 
 
 @torch.no_grad()
-def predict_probabilities(
-    model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor
-) -> torch.Tensor:
+def predict_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     model.eval()
     return model(one_hot(tokens), lengths).softmax(dim=1)
 
@@ -72,9 +70,9 @@ def bag_of_symbols_ceiling(task: TaskSpec, *, seed: int, n_test: int = N_TEST) -
     """
     counts: dict[tuple[int, int], int] = {}
     for batch in test_batches(task, seed=seed, n_test=n_test):
-        x_count = task.n_relevant - torch.stack(
-            [(batch.labels >> shift) & 1 for shift in range(task.n_relevant)]
-        ).sum(dim=0)
+        x_count = task.n_relevant - torch.stack([(batch.labels >> shift) & 1 for shift in range(task.n_relevant)]).sum(
+            dim=0
+        )
         for bag, label in zip(x_count.tolist(), batch.labels.tolist(), strict=True):
             counts[(bag, label)] = counts.get((bag, label), 0) + 1
     best: dict[int, int] = {}

@@ -224,9 +224,7 @@ def check(tokens: list[int], spec: TaskSpec) -> SequenceCheck:
         problems.append(f"position 1 must be 'E', found {SYMBOLS[tokens[0]]!r}")
         structural = False
     if tokens[-1] != TRIGGER:
-        problems.append(
-            f"the last position ({len(tokens)}) must be the trigger 'B', found {SYMBOLS[tokens[-1]]!r}"
-        )
+        problems.append(f"the last position ({len(tokens)}) must be the trigger 'B', found {SYMBOLS[tokens[-1]]!r}")
         structural = False
     for index, token in enumerate(tokens[1:-1], start=2):
         if token in (START, TRIGGER):

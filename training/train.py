@@ -171,9 +171,7 @@ def train_trial(
         # does. Once it is met, the update is skipped: the trial keeps exactly the weights that were judged.
         with torch.no_grad():
             probabilities = logits.detach().softmax(dim=1)
-            criterion.update(
-                paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels)
-            )
+            criterion.update(paper_correct(probabilities, batch.labels), sequence_errors(probabilities, batch.labels))
         seen += len(batch)
         converged = criterion.met()
         if not converged:

@@ -40,7 +40,9 @@ def test_worker_processes_give_the_same_models_as_in_process() -> None:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_should_stop_cancels_the_run(workers: int) -> None:
     with pytest.raises(TrainingCancelled):
-        run_trials("lstm", SHORT, trials=2, overrides={"max_sequences": 10**6}, workers=workers, should_stop=lambda: True)
+        run_trials(
+            "lstm", SHORT, trials=2, overrides={"max_sequences": 10**6}, workers=workers, should_stop=lambda: True
+        )
 
 
 def test_unknown_architecture_is_rejected_before_any_work() -> None:

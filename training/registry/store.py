@@ -12,12 +12,12 @@ import statistics
 from collections.abc import Sequence
 from typing import Protocol
 
+from alembic import command
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from alembic import command
 from training.checkpoint import Checkpoint, CheckpointError, from_checkpoint, read_config, to_checkpoint
 from training.evaluate import Summary, TestResult, TrialOutcome, summarize
 from training.models import config_to_dict, parameter_count

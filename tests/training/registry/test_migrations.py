@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.config import main as alembic_main
 from sqlalchemy import inspect
 
-from alembic import command
 from training.registry import Registry, SchemaNotMigrated
 from training.registry.migrations import alembic_config
 from training.settings import get_settings
