@@ -7,7 +7,9 @@ Measures single-sequence POST /classify at 64 concurrent connections (requests/s
 baseline in the same run (bench/naive_app.py: plain FastAPI, sync route, one forward per request, same
 model); the micro-batcher's median latency cost at 1 connection (the service with micro-batching on vs off);
 POST /classify/batch sequences/s; p99 at 64 connections with a training job running vs idle; and the
-resident memory of the service with every model loaded. Prints a table and writes bench/results/serve.json.
+resident memory of the service with every model loaded. For context it also measures GET /healthz at 64
+connections (the framework's ceiling on this machine, now) and the bare LSTM forward on one thread (the
+model's). Prints a table and writes bench/results/serve.json.
 Without wrk, a Python load generator (httpx, in separate processes) is used and the result says so.
 """
 
@@ -163,6 +165,48 @@ def sequences(server: LiveServer, n: int, seed: int) -> list[str]:
     return [item["sequence"] for item in body["sequences"]]
 
 
+def load_get(url: str, connections: int, duration: float, load: Load) -> dict[str, float]:
+    """GET load (wrk only; skipped with the Python generator)."""
+    if load.tool != "wrk":
+        return {"requests": 0, "rps": float("nan"), "p50_ms": float("nan"), "p99_ms": float("nan"), "errors": 0}
+    script = load.workdir / "get.lua"
+    script.write_text(
+        WRK_SCRIPT.replace('wrk.method = "POST"', 'wrk.method = "GET"').replace(
+            'wrk.body = io.open(os.getenv("BENCH_BODY"), "r"):read("*a")', ""
+        )
+    )
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    data = json.loads(next(line for line in output.splitlines() if line.startswith("BENCH "))[len("BENCH ") :])
+    seconds = data["duration_us"] / 1e6
+    return {
+        "requests": data["requests"],
+        "rps": data["requests"] / seconds,
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "errors": data["errors"] + data["non2xx"],
+    }
+
+
+def forward_only(batch: int = 1024, repeats: int = 5) -> float:
+    """Sequences/s of the bare LSTM forward on one thread, in this process: the model's own ceiling."""
+    import torch
+
+    from training.models import build_model, default_config, one_hot
+    from training.task import generate, get_task, make_generator
+
+    torch.set_num_threads(1)
+    data = generate(get_task("6b"), batch, make_generator(0))
+    model = build_model(default_config("lstm")).eval()
+    with torch.inference_mode():
+        inputs = one_hot(data.tokens)
+        model(inputs, data.lengths)
+        started = time.perf_counter()
+        for _ in range(repeats):
+            model(inputs, data.lengths)
+    return batch * repeats / (time.perf_counter() - started)
+
+
 def rss_mb(server: LiveServer) -> float:
     return psutil.Process(server.process.pid).memory_info().rss / 2**20
 
@@ -198,6 +242,8 @@ def main() -> None:
         load(f"{server.url}/classify", single, 64, 2)  # warm-up
         results["classify_64"] = load(f"{server.url}/classify", single, 64)
         results["classify_1"] = load(f"{server.url}/classify", single, 1)
+        # The framework's ceiling on this machine now: the cheapest route, same connections.
+        results["healthz_64"] = load_get(f"{server.url}/healthz", 64, args.duration, load)
         batch_run = load(f"{server.url}/classify/batch", batch, 2)
         batch_run["sequences_per_s"] = batch_run["rps"] * 1024
         results["batch_1024"] = batch_run
@@ -234,6 +280,7 @@ def main() -> None:
     finally:
         naive.stop()
 
+    results["lstm_forward_only_sequences_per_s"] = forward_only()
     measured = {
         "classify_rps_64": results["classify_64"]["rps"],
         "classify_p99_ms_64": results["classify_64"]["p99_ms"],
@@ -259,6 +306,7 @@ def main() -> None:
     print(f"\nserve benchmark ({load.tool}, {args.duration:g} s per run, {os.cpu_count()} CPUs, device {args.device})")
     print(f"{'run':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name in (
+        "healthz_64",
         "classify_64",
         "classify_64_training",
         "classify_64_unbatched",
@@ -270,6 +318,7 @@ def main() -> None:
     ):
         run = results[name]
         print(f"{name:<28}{run['rps']:>10.0f}{run['p50_ms']:>10.2f}{run['p99_ms']:>10.2f}{run['errors']:>8.0f}")
+    print(f"\nbare LSTM forward, 1 thread, batch 1024: {results['lstm_forward_only_sequences_per_s']:.0f} sequences/s")
     print(f"\n{'figure':<30}{'measured':>12}{'target':>10}  met")
     for name, row in results["summary"].items():
         print(f"{name:<30}{row['measured']:>12.2f}{row['target']:>10.1f}  {'yes' if row['met'] else 'NO'}")

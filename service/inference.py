@@ -236,7 +236,7 @@ class InferencePool:
             chunk_lengths = lengths[rows]
             chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
             logits = served.model(one_hot(chunk_tokens), chunk_lengths.to(served.device))  # (B, C)
-            out[rows.numpy()] = logits.softmax(dim=1).double().cpu().numpy()
+            out[rows.numpy()] = logits.softmax(dim=1).cpu().double().numpy()  # MPS has no float64
             start += size
         return out
 
