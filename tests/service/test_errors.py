@@ -103,3 +103,17 @@ def test_bad_input_gets_a_4xx_with_a_useful_message(
 
 def test_there_are_at_least_thirty_kinds_of_bad_input() -> None:
     assert len({case[0] for case in CASES}) >= 30
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off_with_413(live_server: Any) -> None:
+    def body() -> Any:
+        yield b'{"sequence": "'
+        for _ in range(300):
+            yield b"a" * 10_000
+        yield b'"}'
+
+    response = httpx.post(
+        f"{live_server.url}/classify", content=body(), headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
