@@ -37,6 +37,8 @@ run: setup migrate
 	$(BIN)/temporal-order serve --host 127.0.0.1 --port 8000
 
 bench: setup
+	# wrk drives the HTTP load; serve_bench.py falls back to a slower Python load generator without it.
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
 	$(BIN)/python bench/train_bench.py
 	$(BIN)/python bench/serve_bench.py
 
