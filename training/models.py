@@ -22,7 +22,8 @@ class RNNConfig:
     """Elman RNN with ReLU units and an identity-initialised recurrence (IRNN, Le et al. 2015)."""
 
     arch: ClassVar[str] = "rnn"
-    hidden_size: int = 64
+    # 128 units: with 64 the criterion is met as fast, but a few trials then miss 4-10 of 3000 test sequences.
+    hidden_size: int = 128
     identity_scale: float = 1.0
     n_inputs: int = N_SYMBOLS
     n_classes: int = 8
