@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Response
@@ -14,7 +15,9 @@ from service.schemas import Health, Readiness
 router = APIRouter(tags=["health"])
 
 
+@functools.cache
 def package_version() -> str:
+    """Read once: importlib.metadata scans the installed distributions, milliseconds per call."""
     try:
         return version("temporal-order")
     except PackageNotFoundError:
