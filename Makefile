@@ -33,7 +33,7 @@ migrate: setup
 	$(BIN)/temporal-order db upgrade
 
 run: setup migrate
-	$(BIN)/temporal-order bootstrap
+	$(BIN)/temporal-order bootstrap --workers 2
 	$(BIN)/temporal-order serve --host 127.0.0.1 --port 8000
 
 bench: setup

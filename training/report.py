@@ -15,7 +15,7 @@ ARCH_COLOURS = {"rnn": "tab:blue", "lstm": "tab:orange", "attn_rnn": "tab:green"
 ARCH_TITLES = {
     "rnn": "RNN (IRNN: ReLU, identity recurrence)",
     "lstm": "LSTM (forget gate initialised open)",
-    "attn_rnn": "RNN + attention over encoder states",
+    "attn_rnn": "GRU encoder + attention over its states",
     "attn_rnn_seed": "RNN + the seed's attention (one-hot keys/values)",
 }
 
