@@ -16,7 +16,7 @@ ARCH_TITLES = {
     "rnn": "RNN (IRNN: ReLU, identity recurrence)",
     "lstm": "LSTM (forget gate initialised open)",
     "attn_rnn": "GRU encoder + attention over its states",
-    "attn_rnn_seed": "RNN + the seed's attention (one-hot keys/values)",
+    "attn_rnn_seed": "the seed's attention (one-hot keys and values)",
 }
 
 
@@ -117,7 +117,9 @@ def render_markdown(results: Sequence[ArchResults], plot_name: str | None = "lea
             "Σ w_i V_i is a weighted bag of symbols and carries no order. XXY, XYX and YXX contain the same bag "
             "(two X, one Y), as do XYY, YXY and YYX; only XXX and YYY are unique. The best any classifier of the "
             "bag can do is one class per bag — 4 of the 8 equally likely classes — so its test accuracy cannot "
-            "exceed 50%. `attn_rnn` attends over the encoder's per-step states instead, which do carry order.",
+            "exceed 50% in expectation. (A query computed from the sequence would only re-weight whole symbols, so "
+            "the model uses a learned query and its output is exactly a function of the bag.) `attn_rnn` attends "
+            "over the encoder's per-step states instead, which do carry order.",
         ]
     settings = [r for r in results if r.settings]
     if settings:
