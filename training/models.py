@@ -34,7 +34,9 @@ class LSTMConfig:
     """One LSTM layer; the forget gate starts open so memory survives the 30+ step gaps."""
 
     arch: ClassVar[str] = "lstm"
-    hidden_size: int = 32
+    # 16 cells: learns as fast as 32 and runs about twice as fast in oneDNN's kernels (4 x 16 gates fill
+    # its vector lanes; 6, 8 and 12 cells learn slower or run slower).
+    hidden_size: int = 16
     forget_bias: float = 3.0
     n_inputs: int = N_SYMBOLS
     n_classes: int = 8
