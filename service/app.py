@@ -57,6 +57,8 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         micro_batch_max_size=settings.micro_batch_max_size,
         micro_batch_max_wait_s=settings.micro_batch_max_wait_ms / 1000,
         max_tokens_per_forward=settings.max_tokens_per_forward,
+        large_batch_threads=settings.large_batch_threads,
+        large_batch_min=settings.large_batch_min,
         on_batch=lambda arch, size: state.metrics.observe_batch(arch, "micro", size),
     )
     await pool.load_all()

@@ -80,6 +80,8 @@ class InferencePool:
         micro_batch_max_size: int = 128,
         micro_batch_max_wait_s: float = 0.0,
         max_tokens_per_forward: int = 262_144,
+        large_batch_threads: int = 1,
+        large_batch_min: int = 256,
         on_batch: Callable[[str, int], None] | None = None,
         arches: Sequence[str] = ARCHITECTURES,
     ) -> None:
@@ -87,6 +89,8 @@ class InferencePool:
         self.device = device
         self.executor = executor
         self.max_tokens_per_forward = max_tokens_per_forward
+        self.large_batch_threads = large_batch_threads
+        self.large_batch_min = large_batch_min
         self.micro_batching = micro_batching
         self.slots: dict[str, Slot] = {}
         for arch in arches:
@@ -226,6 +230,19 @@ class InferencePool:
         n = len(lengths)
         if n == 0:
             return np.zeros((0, served.task.n_classes))
+        threads = torch.get_num_threads()
+        # Big batches split well over cores; small ones only pay the threads' hand-off, so they stay on one.
+        widen = n >= self.large_batch_min and self.large_batch_threads > threads and served.device.type == "cpu"
+        if widen:
+            torch.set_num_threads(self.large_batch_threads)
+        try:
+            return self._forward_chunks(served, tokens, lengths)
+        finally:
+            if widen:
+                torch.set_num_threads(threads)
+
+    def _forward_chunks(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        n = len(lengths)
         order = torch.argsort(lengths, descending=True)
         out = np.empty((n, served.task.n_classes), dtype=np.float64)
         start = 0

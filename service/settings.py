@@ -35,6 +35,10 @@ class ServiceSettings(Settings):
     # One intra-op thread: inference runs on one executor thread and batches amortise the per-step cost;
     # more threads spin against the event loop and, on a busy machine, make a forward 10x slower.
     torch_threads: int | None = Field(default=1, ge=1, le=256, description="None keeps torch's default.")
+    # A forward of at least `large_batch_min` sequences (a /classify/batch) runs on this many threads: such a
+    # batch splits well over cores, and the event loop waits on it anyway.
+    large_batch_threads: int = Field(default=2, ge=1, le=256)
+    large_batch_min: int = Field(default=256, ge=1)
     training_threads: int = Field(default=1, ge=1, le=256)
     reload_interval_s: float = Field(
         default=5.0, ge=0.0, description="How often to look for versions activated elsewhere; 0 turns it off."
