@@ -244,8 +244,17 @@ def run_trials(
     should_stop: Callable[[], bool] | None = None,
 ) -> list[TrialRecord]:
     """`trials` independent trials of one architecture; raises TrainingCancelled if `should_stop` fires."""
-    specs = plan_trials(arch, task, trials=trials, seed=seed, overrides=overrides, n_test=n_test)
-    return run_specs(specs, workers=workers, on_progress=on_progress, should_stop=should_stop)
+    return run_architectures(
+        (arch,),
+        task,
+        trials=trials,
+        seed=seed,
+        overrides=overrides,
+        n_test=n_test,
+        workers=workers,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )[arch]
 
 
 def run_architectures(
