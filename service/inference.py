@@ -21,7 +21,7 @@ from service.batcher import MicroBatcher
 from service.errors import ModelNotReady
 from service.explain import Method, attribution
 from service.sequences import Parsed, pad_parsed
-from training.models import ARCHITECTURES, SequenceClassifier, one_hot, parameter_count
+from training.models import ARCHITECTURES, SequenceClassifier, parameter_count
 from training.registry import CorruptCheckpoint, NoActiveVersion, Registry, VersionInfo
 from training.settings import resolve_device
 from training.task import TaskSpec, generate, make_generator
@@ -252,7 +252,7 @@ class InferencePool:
             rows = order[start : start + size]
             chunk_lengths = lengths[rows]
             chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
-            logits = served.model(one_hot(chunk_tokens), chunk_lengths.to(served.device))  # (B, C)
+            logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device))  # (B, C)
             out[rows.numpy()] = logits.softmax(dim=1).cpu().double().numpy()  # MPS has no float64
             start += size
         return out

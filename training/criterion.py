@@ -26,6 +26,16 @@ def paper_correct(
     return ((probabilities - targets).abs() < tolerance).all(dim=1)
 
 
+def judge_batch(
+    probabilities: np.ndarray, labels: np.ndarray, tolerance: float = PAPER_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """`paper_correct` and `sequence_errors` at once, in NumPy: a training batch of 16 would otherwise pay
+    a dozen tensor operations' fixed cost for 128 numbers. (B, C), (B,) → correct (B,), errors (B,)."""
+    difference = probabilities.astype(np.float64)
+    difference[np.arange(len(labels)), labels] -= 1.0
+    return np.asarray((np.abs(difference) < tolerance).all(axis=1)), np.asarray((difference * difference).sum(axis=1))
+
+
 def argmax_correct(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return probabilities.argmax(dim=1) == labels
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from training.criterion import argmax_correct, paper_correct
-from training.models import SequenceClassifier, one_hot
+from training.models import SequenceClassifier
 from training.task import Batch, TaskSpec, generate, make_generator
 
 N_TEST = 3000
@@ -37,7 +37,7 @@ class TestResult:
 @torch.no_grad()
 def predict_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     model.eval()
-    return model(one_hot(tokens), lengths).softmax(dim=1)
+    return model.forward_tokens(tokens, lengths).softmax(dim=1)
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training import fused_lstm
 from training.task import N_SYMBOLS
 
 
@@ -124,6 +125,22 @@ class SequenceClassifier(nn.Module):
     def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} has no attention weights")
 
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) from symbol ids (B, T): what training, testing and serving call. Models with a
+        faster path for symbol ids than for general inputs override it; the result is the same function."""
+        return self(one_hot(tokens), lengths)
+
+    def training_step(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
+        """One batch: the class probabilities (B, C) before any update, and the mean cross-entropy, whose
+        gradient replaces every parameter's `.grad`."""
+        logits = self.forward_tokens(tokens, lengths)
+        loss = F.cross_entropy(logits, labels)
+        self.zero_grad(set_to_none=True)
+        loss.backward()
+        return logits.detach().softmax(dim=1), float(loss.detach())
+
 
 def _irnn(n_inputs: int, hidden_size: int, identity_scale: float) -> nn.RNN:
     rnn = nn.RNN(n_inputs, hidden_size, nonlinearity="relu", batch_first=True)
@@ -161,9 +178,33 @@ class LSTMClassifier(SequenceClassifier):
             biases["bias_hh_l0"][hidden : 2 * hidden].zero_()
         self.head = nn.Linear(hidden, config.n_classes)
 
+    # Symbol ids on the CPU go through the fused kernel (training/fused_lstm.py); False keeps nn.LSTM, which
+    # benchmarks use as the baseline and which GPUs always use.
+    fused: bool = True
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(inputs)  # (B, T, H)
         return self.head(last_step(states, lengths))  # (B, C)
+
+    def _fusable(self, tokens: torch.Tensor) -> bool:
+        return self.fused and tokens.device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
+
+    def training_step(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
+        if not self._fusable(tokens):
+            return super().training_step(tokens, lengths, labels)
+        return fused_lstm.train_step(self.lstm, self.head, tokens, lengths, labels)
+
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if not self._fusable(tokens):
+            return super().forward_tokens(tokens, lengths)
+        table, recurrent = fused_lstm.folded_weights(self.lstm)
+        if torch.is_grad_enabled() and recurrent.requires_grad:
+            final = fused_lstm.fused_final_states(table, recurrent, tokens, lengths)
+        else:
+            final = fused_lstm.final_states(table, recurrent, tokens, lengths, threads=torch.get_num_threads())
+        return self.head(final)  # (B, C)
 
 
 class AttentionRNN(SequenceClassifier):

@@ -166,6 +166,53 @@ def generate(spec: TaskSpec, n: int, generator: torch.Generator) -> Batch:
     return Batch(tokens=tokens, lengths=lengths, labels=labels, positions=positions)
 
 
+class SequenceStream:
+    """Fresh sequences for online training, drawn `chunk` at a time and handed out in order.
+
+    A training batch of 16 would otherwise pay generation's fixed cost (a dozen tensor operations) for
+    every 16 sequences; the stream's sequences depend only on the generator's seed and `chunk`.
+    """
+
+    def __init__(self, spec: TaskSpec, generator: torch.Generator, chunk: int = 1024) -> None:
+        if chunk < 1:
+            raise ValueError("chunk must be >= 1")
+        self.spec = spec
+        self.generator = generator
+        self.chunk = chunk
+        self._buffer = generate(spec, 0, generator)
+        self._next = 0
+
+    def take(self, n: int) -> Batch:
+        if n < 1:
+            raise ValueError("n must be >= 1")
+        if self._next + n > len(self._buffer):
+            rest = _slice(self._buffer, self._next, len(self._buffer))
+            fresh = generate(self.spec, max(self.chunk, n - len(rest)), self.generator)
+            self._buffer = _concat(rest, fresh)
+            self._next = 0
+        batch = _slice(self._buffer, self._next, self._next + n)
+        self._next += n
+        return batch
+
+
+def _slice(batch: Batch, start: int, stop: int) -> Batch:
+    return Batch(
+        tokens=batch.tokens[start:stop],
+        lengths=batch.lengths[start:stop],
+        labels=batch.labels[start:stop],
+        positions=batch.positions[start:stop],
+    )
+
+
+def _concat(first: Batch, second: Batch) -> Batch:
+    return Batch(
+        tokens=torch.cat([first.tokens, second.tokens]),
+        lengths=torch.cat([first.lengths, second.lengths]),
+        labels=torch.cat([first.labels, second.labels]),
+        positions=torch.cat([first.positions, second.positions]),
+    )
+
+
 def encode(text: str) -> list[int]:
     """Symbol string → token ids. Whitespace between symbols is ignored."""
     if not isinstance(text, str):

@@ -68,7 +68,8 @@ def exact_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths
 
 @torch.no_grad()
 def probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    return model(one_hot(tokens), lengths).softmax(dim=1)
+    """Through `forward_tokens`, the path training, testing and serving take (the fused kernel for lstm)."""
+    return model.forward_tokens(tokens, lengths).softmax(dim=1)
 
 
 def mixed_batch(seed: int) -> list[list[int]]:

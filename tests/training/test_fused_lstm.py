@@ -1,0 +1,154 @@
+"""The fused CPU LSTM kernel against nn.LSTM: same outputs, same gradients, batch invariance, threads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training import fused_lstm
+from training.flat_parameters import FlatParameters
+from training.models import LSTMClassifier, LSTMConfig, build_model, one_hot
+from training.task import generate, get_task, make_generator
+
+SIX_B = get_task("6b")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def lstm_model(seed: int = 0, hidden: int = 16) -> LSTMClassifier:
+    torch.manual_seed(seed)
+    model = build_model(LSTMConfig(hidden_size=hidden))
+    assert isinstance(model, LSTMClassifier)
+    # Trained weights are larger than fresh ones: scale them so saturated gates are exercised too.
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(3.0)
+    return model
+
+
+def reference_logits(model: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return model(one_hot(tokens), lengths)  # nn.LSTM (oneDNN) path
+
+
+@pytest.mark.parametrize("hidden", [16, 7])
+def test_forward_matches_nn_lstm(hidden: int) -> None:
+    model = lstm_model(hidden=hidden).eval()
+    batch = generate(SIX_B, 64, make_generator(1))
+    with torch.no_grad():
+        fused = model.forward_tokens(batch.tokens, batch.lengths)
+        reference = reference_logits(model, batch.tokens, batch.lengths)
+    assert torch.allclose(fused, reference, atol=2e-5), (fused - reference).abs().max()
+
+
+def test_tanh_approximation_is_float32_accurate() -> None:
+    model = lstm_model()
+    # A one-step sequence isolates the activations: h = o * tanh(i * g) from the table row alone.
+    tokens = torch.arange(8).view(8, 1)
+    lengths = torch.ones(8, dtype=torch.int64)
+    with torch.no_grad():
+        fused = model.forward_tokens(tokens, lengths)
+        reference = reference_logits(model, tokens, lengths)
+    assert (fused - reference).abs().max() < 1e-5
+
+
+def test_gradients_match_autograd_through_nn_lstm() -> None:
+    model = lstm_model(seed=3)
+    batch = generate(SIX_B, 16, make_generator(2))
+    logits = reference_logits(model, batch.tokens, batch.lengths)
+    F.cross_entropy(logits, batch.labels).backward()
+    expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    probabilities, loss = model.training_step(batch.tokens, batch.lengths, batch.labels)
+    assert loss == pytest.approx(float(F.cross_entropy(logits.detach(), batch.labels)), rel=1e-5)
+    assert torch.allclose(probabilities, logits.softmax(dim=1), atol=1e-5)
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+        scale = expected[name].abs().max().item()
+        # Float32 sums over ~1,700 steps in another order: agreement to 1e-3 of the largest entry; a wrong
+        # term in the backward pass is off by far more.
+        assert torch.allclose(parameter.grad, expected[name], rtol=1e-3, atol=1e-4 * max(1.0, scale)), name
+
+
+def test_autograd_function_matches_nn_lstm_gradients() -> None:
+    model = lstm_model(seed=4)
+    batch = generate(SIX_B, 8, make_generator(5))
+    weights = torch.randn(8, model.config.n_classes)
+    (reference_logits(model, batch.tokens, batch.lengths) * weights).sum().backward()
+    expected = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+    model.zero_grad(set_to_none=True)
+    (model.forward_tokens(batch.tokens, batch.lengths) * weights).sum().backward()
+    for got, want in zip((p.grad for p in model.parameters()), expected, strict=True):
+        assert got is not None
+        assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, want.abs().max().item()))
+
+
+def final_states(model: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor, threads: int) -> torch.Tensor:
+    lstm = model.lstm
+    table = (lstm.weight_ih_l0.t() + lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
+    return fused_lstm.final_states(table, lstm.weight_hh_l0.t().detach(), tokens, lengths, threads=threads)
+
+
+def test_a_sequence_gets_bit_identical_states_alone_in_a_batch_and_across_threads() -> None:
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 512, make_generator(6))
+    together = final_states(model, batch.tokens, batch.lengths, threads=1)
+    alone = final_states(model, batch.tokens[3:4, : int(batch.lengths[3])], batch.lengths[3:4], threads=1)
+    parallel = final_states(model, batch.tokens, batch.lengths, threads=2)
+    assert torch.equal(alone[0], together[3])
+    assert torch.equal(parallel, together)
+
+
+def test_padding_is_never_read() -> None:
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 8, make_generator(7))
+    scrambled = batch.tokens.clone()
+    for row, length in enumerate(batch.lengths.tolist()):
+        scrambled[row, length:] = 5  # 'X' where the padding was
+    with torch.no_grad():
+        assert torch.equal(
+            model.forward_tokens(batch.tokens, batch.lengths), model.forward_tokens(scrambled, batch.lengths)
+        )
+
+
+def test_fused_switch_falls_back_to_nn_lstm() -> None:
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 4, make_generator(8))
+    model.fused = False
+    with torch.no_grad():
+        assert torch.equal(
+            model.forward_tokens(batch.tokens, batch.lengths), reference_logits(model, batch.tokens, batch.lengths)
+        )
+
+
+def test_flat_parameters_are_views_and_release_gives_own_storage() -> None:
+    model = lstm_model()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    flat = FlatParameters(model)
+    assert flat.vector.numel() == sum(p.numel() for p in model.parameters())
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+    with torch.no_grad():
+        flat.vector.add_(1.0)
+    assert torch.equal(model.head.bias, before["head.bias"] + 1.0)
+    model.zero_grad(set_to_none=True)
+    model.head.bias.grad = torch.ones_like(model.head.bias)
+    flat.gather_gradients()
+    assert flat.vector.grad is not None and float(flat.vector.grad.sum()) == model.head.bias.numel()
+    flat.release()
+    storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    assert len(storages) == len(list(model.parameters()))
+
+
+def test_an_empty_batch_gives_an_empty_result() -> None:
+    out = fused_lstm.final_states(
+        torch.zeros(8, 64), torch.zeros(16, 64), torch.zeros(0, 5, dtype=torch.int64), torch.zeros(0)
+    )
+    assert out.shape == (0, 16)
