@@ -280,8 +280,13 @@ class InferencePool:
 
     def start_many(self, arch: str | None, sequences: list[Parsed]) -> tuple[Served, asyncio.Future[np.ndarray]]:
         """Start a forward over `sequences` on the inference thread; the caller may work while it runs."""
+        return self.start_padded(arch, *pad_parsed(sequences))
+
+    def start_padded(
+        self, arch: str | None, tokens: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[Served, asyncio.Future[np.ndarray]]:
+        """`start_many` for sequences already padded by `pad_parsed`."""
         served = self.resolve(arch)
-        tokens, lengths = pad_parsed(sequences)
         loop = asyncio.get_running_loop()
         return served, loop.run_in_executor(self.executor, self.forward, served, tokens, lengths)
 

@@ -13,10 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from training.task import MAX_SEQUENCE_LENGTH, PAD_ID, SYMBOLS, SequenceCheck, TaskSpec, check, decode, encode
+from training.task import (
+    MAX_SEQUENCE_LENGTH,
+    PAD_ID,
+    RELEVANT,
+    START,
+    SYMBOLS,
+    TRIGGER,
+    SequenceCheck,
+    TaskSpec,
+    check,
+    decode,
+    encode,
+)
 
 _COMPACT = re.compile(f"[{''.join(SYMBOLS)}]{{1,{MAX_SEQUENCE_LENGTH}}}")
 _RELEVANT = re.compile("[XY]")
+_PAD_BYTE = bytes([PAD_ID])
 _TO_IDS = bytes.maketrans("".join(SYMBOLS).encode("ascii"), bytes(range(len(SYMBOLS))))
 
 
@@ -57,15 +70,45 @@ def check_parsed(sequence: Parsed, spec: TaskSpec) -> SequenceCheck:
     return check(list(sequence.ids), spec)
 
 
+def check_many(sequences: list[Parsed], tokens: np.ndarray, lengths: np.ndarray, spec: TaskSpec) -> list[SequenceCheck]:
+    """`check_parsed` for a padded batch (tokens (N, T), lengths (N,)): well-formed, in-distribution rows are
+    recognised with array operations over the whole batch; every other row goes through `check_parsed`."""
+    n, width = tokens.shape
+    if n == 0:
+        return []
+    real = np.arange(width)[None, :] < lengths[:, None]  # padding is 'E': never count it
+    relevant = ((tokens == RELEVANT[0]) | (tokens == RELEVANT[1])) & real
+    markers = ((tokens == START) | (tokens == TRIGGER)) & real
+    fast = (
+        (lengths >= spec.min_length)
+        & (lengths <= spec.max_length)
+        & (tokens[:, 0] == START)
+        & (tokens[np.arange(n), lengths - 1] == TRIGGER)
+        & (markers.sum(axis=1) == 2)
+        & (relevant.sum(axis=1) == spec.n_relevant)
+    )
+    candidates = np.flatnonzero(fast)
+    # Row-major order: each candidate's K relevant positions, in order along the sequence.
+    columns: np.ndarray = np.nonzero(relevant[candidates])[1].reshape(len(candidates), spec.n_relevant)
+    lows = np.array([low for low, _ in spec.relevant_ranges])
+    highs = np.array([high for _, high in spec.relevant_ranges])
+    positions = columns + 1  # 1-based
+    in_range: list[bool] = np.asarray(((positions >= lows) & (positions <= highs)).all(axis=1)).tolist()
+    bits = tokens[candidates[:, None], columns] == RELEVANT[1]  # Y is 1: XXX = 0 ... YYY = 7
+    labels: list[int] = (bits.astype(np.int64) @ (1 << np.arange(spec.n_relevant - 1, -1, -1))).tolist()
+    where: list[list[int]] = positions.tolist()
+    checks: list[SequenceCheck | None] = [None] * n
+    for i, row in enumerate(candidates.tolist()):
+        if in_range[i]:
+            checks[row] = SequenceCheck(rule_label=labels[i], relevant_positions=tuple(where[i]), problems=())
+    return [found or check_parsed(sequences[row], spec) for row, found in enumerate(checks)]
+
+
 def pad_parsed(sequences: list[Parsed]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sequences → (tokens (N, T) int64 padded with PAD_ID, lengths (N,) int64), without a per-row loop."""
+    """Sequences → (tokens (N, T) int64 padded with PAD_ID, lengths (N,) int64), without a per-row NumPy call:
+    the rows' id bytes are padded and joined in C, then read as one array."""
     lengths = np.fromiter((len(s.ids) for s in sequences), dtype=np.int64, count=len(sequences))
     width = int(lengths.max()) if len(sequences) else 0
-    tokens = np.full((len(sequences), width), PAD_ID, dtype=np.int64)
-    if len(sequences):
-        flat = np.frombuffer(b"".join(s.ids for s in sequences), dtype=np.uint8)
-        rows = np.repeat(np.arange(len(sequences)), lengths)
-        starts = np.cumsum(lengths) - lengths
-        columns = np.arange(len(flat)) - np.repeat(starts, lengths)
-        tokens[rows, columns] = flat
+    flat = np.frombuffer(b"".join(s.ids.ljust(width, _PAD_BYTE) for s in sequences), dtype=np.uint8)
+    tokens = flat.reshape(len(sequences), width).astype(np.int64)
     return torch.from_numpy(tokens), torch.from_numpy(lengths)

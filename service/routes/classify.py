@@ -12,7 +12,7 @@ from service.deps import MetricsDep, PoolDep, SettingsDep
 from service.errors import InvalidInput, invalid_sequence
 from service.inference import Served
 from service.schemas import ClassifyBatchRequest, ClassifyBatchResult, ClassifyRequest, ClassifyResult, ErrorDetail
-from service.sequences import Parsed, check_parsed, parse
+from service.sequences import Parsed, check_many, check_parsed, pad_parsed, parse
 from training.task import InvalidSequence, SequenceCheck
 
 router = APIRouter(tags=["classify"])
@@ -39,6 +39,26 @@ def result_dict(
         "attribution": None,
         "attribution_method": None,
     }
+
+
+def batch_results(served: Served, probabilities: np.ndarray, checks: list[SequenceCheck]) -> list[dict[str, Any]]:
+    """`result_dict` for a whole batch, with the per-row NumPy conversions done once for all rows."""
+    names = served.task.class_names
+    common = {"arch": served.arch, "model_version": served.version, "attribution": None, "attribution_method": None}
+    return [
+        {
+            "label": names[index],
+            "class_index": index,
+            "probabilities": dict(zip(names, row, strict=True)),
+            **common,
+            "rule_label": None if checked.rule_label is None else names[checked.rule_label],
+            "in_distribution": not checked.problems,
+            "problems": list(checked.problems),
+        }
+        for index, row, checked in zip(
+            probabilities.argmax(axis=1).tolist(), probabilities.tolist(), checks, strict=True
+        )
+    ]
 
 
 def json_response(content: Any) -> Response:
@@ -89,12 +109,9 @@ async def classify_batch(
     if first is not None:
         more = f" ({len(errors)} invalid sequences reported)" if len(errors) > 1 else ""
         raise InvalidInput(first.message + more, details=errors, hint=first.hint)
-    served, forward = pool.start_many(body.arch, parsed)
+    tokens, lengths = pad_parsed(parsed)
+    served, forward = pool.start_padded(body.arch, tokens, lengths)
     metrics.observe_batch(served.arch, "batch", len(parsed))
-    checks = [check_parsed(sequence, served.task) for sequence in parsed]  # while the forward runs
+    checks = check_many(parsed, tokens.numpy(), lengths.numpy(), served.task)  # while the forward runs
     probabilities = await forward
-    results = [
-        result_dict(served, sequence, row, checked)
-        for sequence, row, checked in zip(parsed, probabilities, checks, strict=True)
-    ]
-    return json_response({"results": results})
+    return json_response({"results": batch_results(served, probabilities, checks)})
