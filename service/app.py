@@ -132,5 +132,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (classify, generate, train, metrics, models, health):
         app.include_router(module.router)
-    app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        lane_state=state if settings.fast_lane else None,
+    )
     return app

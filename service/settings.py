@@ -25,6 +25,11 @@ class ServiceSettings(Settings):
     max_batch: int = Field(default=1024, ge=1, le=100_000, description="Most sequences per /classify/batch.")
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     micro_batching: bool = Field(default=True, description="Off: every single request runs its own forward.")
+    fast_lane: bool = Field(
+        default=True,
+        description="Answer plain POST /classify requests beside FastAPI's routing (same responses); "
+        "false sends every request through the routes.",
+    )
     micro_batch_max_size: int = Field(default=128, ge=1, le=4096)
     micro_batch_max_wait_ms: float = Field(
         default=0.0, ge=0.0, le=100.0, description="Extra wait to fill a micro-batch; 0 batches what is queued."

@@ -15,7 +15,9 @@ from service.testing import make_registry
 from training.registry import Registry
 
 SHORT_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 3000, "seed": 3, "batch_size": 32}
-LONG_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 10_000_000, "seed": 4}
+# The seed's attention never meets the criterion (it is capped at 50%), so this job runs until stopped; an
+# lstm job would meet it within seconds.
+LONG_JOB = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 10_000_000, "seed": 4}
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 120, every: float = 0.1) -> Any:

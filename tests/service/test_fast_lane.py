@@ -1,0 +1,105 @@
+"""The fast lane for POST /classify answers exactly what the FastAPI route answers.
+
+Two real servers on the same registry, one with the lane and one without (TEMPORAL_ORDER_FAST_LANE=false),
+get the same requests; status, content type and body must match byte for byte, for successes and for every
+kind of request the lane hands over to the route.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.testing import LiveServer, make_registry, start_server
+from training.task import decode_batch, generate, get_task, make_generator
+
+SEQUENCES = decode_batch(generate(get_task("6b"), 6, make_generator(11)))
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
+    directory = tmp_path_factory.mktemp("lane")
+    url = make_registry(directory / "registry.db", arches=("lstm", "rnn"))
+    with_lane = start_server(url, directory)
+    without = start_server(url, directory, fast_lane=False)
+    yield with_lane, without
+    with_lane.stop()
+    without.stop()
+
+
+JSON = {"Content-Type": "application/json"}
+CASES: list[tuple[str, bytes, dict[str, str]]] = [
+    *[(f"valid {i}", json.dumps({"sequence": s}).encode(), JSON) for i, s in enumerate(SEQUENCES[:3])],
+    ("named arch", json.dumps({"sequence": SEQUENCES[3], "arch": "rnn"}).encode(), JSON),
+    ("whitespace", json.dumps({"sequence": " ".join(SEQUENCES[4])}).encode(), JSON),
+    ("charset", json.dumps({"sequence": SEQUENCES[5]}).encode(), {"Content-Type": "application/json; charset=utf-8"}),
+    ("out of distribution", json.dumps({"sequence": "EabXcdYaYB"}).encode(), JSON),
+    ("explain (route only)", json.dumps({"sequence": SEQUENCES[0], "explain": True}).encode(), JSON),
+    ("bad symbol", json.dumps({"sequence": "EabZB"}).encode(), JSON),
+    ("empty sequence", json.dumps({"sequence": ""}).encode(), JSON),
+    ("missing field", json.dumps({"seq": "EabB"}).encode(), JSON),
+    ("unknown field", json.dumps({"sequence": "EabB", "extra": 1}).encode(), JSON),
+    ("wrong type", json.dumps({"sequence": 12}).encode(), JSON),
+    ("unknown arch", json.dumps({"sequence": "EabB", "arch": "gpt"}).encode(), JSON),
+    ("arch not loaded", json.dumps({"sequence": SEQUENCES[0], "arch": "attn_rnn"}).encode(), JSON),
+    ("not json", b"{sequence: EabB", JSON),
+    ("json array", b"[1, 2]", JSON),
+    ("no content type", json.dumps({"sequence": SEQUENCES[1]}).encode(), {}),
+    ("text content type", json.dumps({"sequence": SEQUENCES[1]}).encode(), {"Content-Type": "text/plain"}),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "headers"), CASES, ids=[case[0] for case in CASES])
+def test_lane_and_route_answer_the_same(
+    servers: tuple[LiveServer, LiveServer], name: str, body: bytes, headers: dict[str, str]
+) -> None:
+    with_lane, without = servers
+    fast = httpx.post(f"{with_lane.url}/classify", content=body, headers=headers, timeout=30)
+    routed = httpx.post(f"{without.url}/classify", content=body, headers=headers, timeout=30)
+    assert fast.status_code == routed.status_code, name
+    assert fast.headers["content-type"] == routed.headers["content-type"]
+    assert fast.content == routed.content
+    assert fast.status_code != 500
+
+
+def test_lane_requests_are_counted_under_the_route(servers: tuple[LiveServer, LiveServer]) -> None:
+    with_lane, _ = servers
+    before = _classify_count(with_lane)
+    for sequence in SEQUENCES:
+        assert httpx.post(f"{with_lane.url}/classify", json={"sequence": sequence}, timeout=30).status_code == 200
+    assert _classify_count(with_lane) == before + len(SEQUENCES)
+
+
+def test_an_oversized_body_gets_413_from_the_lane(tmp_path: Path) -> None:
+    url = make_registry(tmp_path / "small.db", arches=("lstm",))
+    server = start_server(url, tmp_path, max_body_bytes=1024)
+    try:
+        big = json.dumps({"sequence": "E" + "a" * 5000 + "B"}).encode()
+
+        def chunks() -> Iterator[bytes]:  # no content-length: the limit must hold while reading
+            for start in range(0, len(big), 500):
+                yield big[start : start + 500]
+
+        answer = httpx.post(f"{server.url}/classify", content=chunks(), headers=JSON, timeout=30)
+        assert answer.status_code == 413 and answer.json()["error"] == "body_too_large"
+        fine = httpx.post(f"{server.url}/classify", json={"sequence": SEQUENCES[0]}, timeout=30)
+        assert fine.status_code == 200
+    finally:
+        server.stop()
+
+
+def _classify_count(server: LiveServer) -> float:
+    text = httpx.get(f"{server.url}/metrics", headers={"Accept": "text/plain"}, timeout=30).text
+    total = 0.0
+    for line in text.splitlines():
+        if (
+            line.startswith("temporal_order_http_requests_total{")
+            and 'route="/classify"' in line
+            and 'status="200"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
