@@ -1,6 +1,9 @@
 """The FastAPI application factory and its lifespan.
 
-uvicorn --factory service.app:create_app      # or: temporal-order serve --port 8000
+uvicorn --factory service.app:create_server_app      # or: temporal-order serve --port 8000
+
+`create_app` builds the FastAPI app; `create_server_app` puts the fast lane for POST /classify in front of
+it (service/fast_lane.py), unless TEMPORAL_ORDER_FAST_LANE=false.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from service.deps import ServiceState
 from service.errors import install_error_handlers
+from service.fast_lane import FastLane
 from service.inference import InferencePool, pick_device
 from service.jobs import JobManager
 from service.metrics import ServiceMetrics
@@ -132,10 +137,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (classify, generate, train, metrics, models, health):
         app.include_router(module.router)
-    app.add_middleware(
-        ServiceMiddleware,
-        metrics=state.metrics,
-        max_body_bytes=settings.max_body_bytes,
-        lane_state=state if settings.fast_lane else None,
-    )
+    app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+def create_server_app(settings: ServiceSettings | None = None) -> ASGIApp:
+    """What uvicorn serves: the FastAPI app, behind the fast lane when it is on."""
+    settings = settings or ServiceSettings()
+    app = create_app(settings)
+    if not settings.fast_lane:
+        return app
+    return FastLane(app, state=app.state.service, max_body_bytes=settings.max_body_bytes)

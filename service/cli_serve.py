@@ -21,7 +21,7 @@ def serve(
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
     import uvicorn
 
-    from service.app import create_app
+    from service.app import create_server_app
     from service.settings import ServiceSettings
     from training.registry import Registry, SchemaNotMigrated
 
@@ -36,7 +36,7 @@ def serve(
     finally:
         registry.close()
     uvicorn.run(
-        create_app(settings),
+        create_server_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -186,9 +186,12 @@ class InferencePool:
                 self._warm(slot.served)
 
     def _warm(self, served: Served) -> None:
-        batch = generate(served.task, 64, make_generator(0))
-        for size in (1, 64):
-            self.forward(served, batch.tokens[:size], batch.lengths[:size])
+        # Sizes on both sides of `large_batch_min`: the first forward of each kind loads its kernels (the
+        # fused LSTM has a one-thread and a multi-thread one), which should not happen inside a request.
+        size = max(64, self.large_batch_min)
+        batch = generate(served.task, size, make_generator(0))
+        for n in (1, 64, size):
+            self.forward(served, batch.tokens[:n], batch.lengths[:n])
 
     async def close(self) -> None:
         for slot in self.slots.values():

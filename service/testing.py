@@ -123,12 +123,12 @@ def start_server(
     database_url: str,
     log_dir: Path,
     *,
-    app: str = "service.app:create_app",
+    app: str = "service.app:create_server_app",
     factory: bool = True,
     health_path: str = "/healthz",
     **overrides: Any,
 ) -> LiveServer:
-    """Start `uvicorn --factory service.app:create_app` (or another `app`) on a free loopback port, with
+    """Start `uvicorn --factory service.app:create_server_app` (or another `app`) on a free loopback port, with
     `overrides` as TEMPORAL_ORDER_* settings; return once `health_path` answers."""
     sock = bound_socket()
     port = int(sock.getsockname()[1])
