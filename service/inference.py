@@ -235,16 +235,19 @@ class InferencePool:
             return np.zeros((0, served.task.n_classes))
         threads = torch.get_num_threads()
         # Big batches split well over cores; small ones only pay the threads' hand-off, so they stay on one.
-        widen = n >= self.large_batch_min and self.large_batch_threads > threads and served.device.type == "cpu"
-        if widen:
-            torch.set_num_threads(self.large_batch_threads)
+        wide = n >= self.large_batch_min and self.large_batch_threads > threads and served.device.type == "cpu"
+        if not wide:
+            return self._forward_chunks(served, tokens, lengths, threads)
+        if served.model.runs_own_kernel(served.device):
+            # The fused LSTM takes its thread count per call; widening torch's pool costs a millisecond.
+            return self._forward_chunks(served, tokens, lengths, self.large_batch_threads)
+        torch.set_num_threads(self.large_batch_threads)
         try:
-            return self._forward_chunks(served, tokens, lengths)
+            return self._forward_chunks(served, tokens, lengths, self.large_batch_threads)
         finally:
-            if widen:
-                torch.set_num_threads(threads)
+            torch.set_num_threads(threads)
 
-    def _forward_chunks(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+    def _forward_chunks(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor, threads: int) -> np.ndarray:
         n = len(lengths)
         order = torch.argsort(lengths, descending=True)
         out = np.empty((n, served.task.n_classes), dtype=np.float64)
@@ -255,7 +258,7 @@ class InferencePool:
             rows = order[start : start + size]
             chunk_lengths = lengths[rows]
             chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
-            logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device))  # (B, C)
+            logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device), threads)  # (B, C)
             out[rows.numpy()] = logits.softmax(dim=1).cpu().double().numpy()  # MPS has no float64
             start += size
         return out

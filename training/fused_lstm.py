@@ -33,7 +33,10 @@ _TANH_CLAMP = np.float32(7.99881172180175781)
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _tanh(x: Any) -> Any:
     # Eigen's generic_fast_tanh_float: a [13/6] rational approximation, odd numerator, even denominator.
-    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    # Two selects, not min/max: this form vectorises (about 30% faster per element here).
+    # np.float32 around the global: numba would otherwise read it as a float64 and widen the whole formula.
+    x = np.float32(_TANH_CLAMP) if x > np.float32(_TANH_CLAMP) else x
+    x = np.float32(-_TANH_CLAMP) if x < np.float32(-_TANH_CLAMP) else x
     x2 = x * x
     p = np.float32(-2.76076847742355e-16)
     p = p * x2 + np.float32(2.00018790482477e-13)
@@ -49,30 +52,32 @@ def _tanh(x: Any) -> Any:
     return x * p / q
 
 
-@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
-def _sigmoid(x: Any) -> Any:
-    return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
+# The default model has 16 cells. Every kernel below branches once on that size and passes it on as a
+# constant, so the compiler unrolls and vectorises the per-cell loops of that copy (about 1.4x faster than
+# the copy for any other size, which stays correct for all).
+DEFAULT_HIDDEN = 16
 
 
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
-def _step(table: Any, whh: Any, token: int, h: Any, c: Any, gates: Any) -> None:
+def _step(table: Any, whh: Any, token: int, h: Any, c: Any, gates: Any, hidden: int) -> None:
     """One time step of one sequence: gates (4H) ← activations, c and h updated in place."""
-    hidden = h.shape[0]
     width = 4 * hidden
     for k in range(width):
         gates[k] = table[token, k]
-    for j in range(hidden):
+    for j in range(hidden):  # gates += h @ whh, along whh's contiguous rows
         hj = h[j]
         for k in range(width):
             gates[k] += hj * whh[j, k]
-    # Each loop below writes one array, so the compiler can prove its iterations independent and vectorise
-    # them (a single loop writing gates, c and h stayed scalar: eight divisions' latency per cell).
+    # Short loops that each touch one gate block and write one array: the compiler vectorises each (a single
+    # loop choosing the activation per element, or writing gates, c and h together, did not vectorise).
+    # Gates i, f and o are sigmoids, written as 0.5 + 0.5 tanh(x / 2); gate g is a tanh.
     half = np.float32(0.5)
-    for k in range(width):
-        # Gates i, f, o are sigmoids, written as 0.5 + 0.5 tanh(x / 2); gate g is a tanh.
-        is_cell_input = (k >= 2 * hidden) & (k < 3 * hidden)
-        y = _tanh(gates[k] if is_cell_input else half * gates[k])
-        gates[k] = y if is_cell_input else half + half * y
+    for k in range(2 * hidden):
+        gates[k] = half + half * _tanh(half * gates[k])
+    for k in range(2 * hidden, 3 * hidden):
+        gates[k] = _tanh(gates[k])
+    for k in range(3 * hidden, width):
+        gates[k] = half + half * _tanh(half * gates[k])
     for k in range(hidden):
         c[k] = gates[hidden + k] * c[k] + gates[k] * gates[2 * hidden + k]
     for k in range(hidden):
@@ -80,33 +85,42 @@ def _step(table: Any, whh: Any, token: int, h: Any, c: Any, gates: Any) -> None:
 
 
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
-def _final_state_row(table: Any, whh: Any, tokens: Any, length: int, out: Any) -> None:
-    hidden = whh.shape[0]
+def _final_state_row(table: Any, whh: Any, tokens: Any, length: int, out: Any, hidden: int) -> None:
     h = np.zeros(hidden, dtype=np.float32)
     c = np.zeros(hidden, dtype=np.float32)
     gates = np.empty(4 * hidden, dtype=np.float32)
     for t in range(length):
-        _step(table, whh, tokens[t], h, c, gates)
-    out[:] = h
+        _step(table, whh, tokens[t], h, c, gates, hidden)
+    for k in range(hidden):
+        out[k] = h[k]
 
 
 @njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def _final_states_serial(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
-    for b in range(tokens.shape[0]):
-        _final_state_row(table, whh, tokens[b], lengths[b], out[b])
+    hidden = whh.shape[0]
+    if hidden == DEFAULT_HIDDEN:
+        for b in range(tokens.shape[0]):
+            _final_state_row(table, whh, tokens[b], lengths[b], out[b], DEFAULT_HIDDEN)
+    else:
+        for b in range(tokens.shape[0]):
+            _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
 
 
 @njit(nogil=True, fastmath=True, error_model="numpy", cache=True, parallel=True)
 def _final_states_parallel(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
-    for b in prange(tokens.shape[0]):
-        _final_state_row(table, whh, tokens[b], lengths[b], out[b])
-
-
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def _forward_train_rows(table: Any, whh: Any, tokens: Any, lengths: Any, gates: Any, cells: Any, states: Any) -> None:
-    """Forward keeping what backward needs: gate activations (B, T, 4H); c and h before and after each step
-    (B, T + 1, H), index 0 holding the zero initial state. Steps past a sequence's length are not written."""
     hidden = whh.shape[0]
+    if hidden == DEFAULT_HIDDEN:
+        for b in prange(tokens.shape[0]):
+            _final_state_row(table, whh, tokens[b], lengths[b], out[b], DEFAULT_HIDDEN)
+    else:
+        for b in prange(tokens.shape[0]):
+            _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
+
+
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
+def _forward_train_impl(
+    table: Any, whh: Any, tokens: Any, lengths: Any, gates: Any, cells: Any, states: Any, hidden: int
+) -> None:
     width = 4 * hidden
     h = np.empty(hidden, dtype=np.float32)
     c = np.empty(hidden, dtype=np.float32)
@@ -118,13 +132,24 @@ def _forward_train_rows(table: Any, whh: Any, tokens: Any, lengths: Any, gates: 
             states[b, 0, k] = 0.0
             cells[b, 0, k] = 0.0
         for t in range(lengths[b]):
-            _step(table, whh, tokens[b, t], h, c, step_gates)
+            _step(table, whh, tokens[b, t], h, c, step_gates, hidden)
             # Explicit loops: numba's slice assignment goes through a generic broadcasting path.
             for k in range(width):
                 gates[b, t, k] = step_gates[k]
             for k in range(hidden):
                 states[b, t + 1, k] = h[k]
                 cells[b, t + 1, k] = c[k]
+
+
+@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def _forward_train_rows(table: Any, whh: Any, tokens: Any, lengths: Any, gates: Any, cells: Any, states: Any) -> None:
+    """Forward keeping what backward needs: gate activations (B, T, 4H); c and h before and after each step
+    (B, T + 1, H), index 0 holding the zero initial state. Steps past a sequence's length are not written."""
+    hidden = whh.shape[0]
+    if hidden == DEFAULT_HIDDEN:
+        _forward_train_impl(table, whh, tokens, lengths, gates, cells, states, DEFAULT_HIDDEN)
+    else:
+        _forward_train_impl(table, whh, tokens, lengths, gates, cells, states, hidden)
 
 
 @njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -141,6 +166,25 @@ def _backward(
 ) -> None:
     """Backpropagation through time from d loss / d h_final (B, H); accumulates into the two gradients."""
     hidden = whh.shape[0]
+    if hidden == DEFAULT_HIDDEN:
+        _backward_impl(whh, tokens, lengths, gates, cells, states, grad_final, grad_table, grad_whh, DEFAULT_HIDDEN)
+    else:
+        _backward_impl(whh, tokens, lengths, gates, cells, states, grad_final, grad_table, grad_whh, hidden)
+
+
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
+def _backward_impl(
+    whh: Any,
+    tokens: Any,
+    lengths: Any,
+    gates: Any,
+    cells: Any,
+    states: Any,
+    grad_final: Any,
+    grad_table: Any,
+    grad_whh: Any,
+    hidden: int,
+) -> None:
     width = 4 * hidden
     one = np.float32(1.0)
     dh = np.empty(hidden, dtype=np.float32)

@@ -125,10 +125,16 @@ class SequenceClassifier(nn.Module):
     def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} has no attention weights")
 
-    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         """Logits (B, C) from symbol ids (B, T): what training, testing and serving call. Models with a
-        faster path for symbol ids than for general inputs override it; the result is the same function."""
+        faster path for symbol ids than for general inputs override it; the result is the same function.
+        `threads` caps the threads of a model's own kernel (see `runs_own_kernel`); None: torch's setting."""
         return self(one_hot(tokens), lengths)
+
+    def runs_own_kernel(self, device: torch.device) -> bool:
+        """True when forward_tokens on `device` runs this project's kernel, whose threads `threads` sets, and
+        not torch's operators (whose threads torch.set_num_threads sets)."""
+        return False
 
     def training_step(
         self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
@@ -187,7 +193,7 @@ class LSTMClassifier(SequenceClassifier):
         return self.head(last_step(states, lengths))  # (B, C)
 
     def _fusable(self, tokens: torch.Tensor) -> bool:
-        return self.fused and tokens.device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
+        return self.runs_own_kernel(tokens.device)
 
     def training_step(
         self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
@@ -196,14 +202,18 @@ class LSTMClassifier(SequenceClassifier):
             return super().training_step(tokens, lengths, labels)
         return fused_lstm.train_step(self.lstm, self.head, tokens, lengths, labels)
 
-    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def runs_own_kernel(self, device: torch.device) -> bool:
+        return self.fused and device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
+
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         if not self._fusable(tokens):
             return super().forward_tokens(tokens, lengths)
         table, recurrent = fused_lstm.folded_weights(self.lstm)
         if torch.is_grad_enabled() and recurrent.requires_grad:
             final = fused_lstm.fused_final_states(table, recurrent, tokens, lengths)
         else:
-            final = fused_lstm.final_states(table, recurrent, tokens, lengths, threads=torch.get_num_threads())
+            threads = torch.get_num_threads() if threads is None else threads
+            final = fused_lstm.final_states(table, recurrent, tokens, lengths, threads=threads)
         return self.head(final)  # (B, C)
 
 
