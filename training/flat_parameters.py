@@ -38,6 +38,16 @@ class FlatParameters:
         ]
         self.vector.grad = torch.cat(grads)
 
+    def clip_gradient_norm(self, max_norm: float) -> float:
+        """`torch.nn.utils.clip_grad_norm_` on the one vector, in two operations instead of a dozen: scale the
+        gradient by max_norm / (norm + 1e-6) when that is below 1. Returns the norm before clipping."""
+        assert self.vector.grad is not None, "gather_gradients first"
+        norm = float(torch.linalg.vector_norm(self.vector.grad))
+        scale = max_norm / (norm + 1e-6)
+        if scale < 1.0:
+            self.vector.grad.mul_(scale)
+        return norm
+
     def release(self) -> None:
         with torch.no_grad():
             for parameter in self.parameters:

@@ -313,7 +313,8 @@ def train_step(
     network gave before any update and the mean cross-entropy, and sets every parameter's `.grad` to the
     gradient of that loss, as `loss.backward()` would (previous gradients are replaced, not added to)."""
     weights = lstm_weights(lstm)
-    table, recurrent = folded_weights(lstm)
+    table = weights["weight_ih_l0"].t() + weights["bias_ih_l0"] + weights["bias_hh_l0"]
+    recurrent = weights["weight_hh_l0"].t()
     grad_table = np.zeros(tuple(table.shape), dtype=np.float32)
     grad_whh_t = np.zeros(tuple(recurrent.shape), dtype=np.float32)
     grad_head_w = np.zeros(tuple(head.weight.shape), dtype=np.float32)

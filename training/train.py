@@ -177,7 +177,7 @@ def train_trial(
         if not converged:
             flat.gather_gradients()
             if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(flat.vector, config.grad_clip)
+                flat.clip_gradient_norm(config.grad_clip)
             if config.anneal:
                 set_learning_rate(optimizer, config.learning_rate * annealing_factor(criterion, config))
             optimizer.step()

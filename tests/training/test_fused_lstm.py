@@ -152,3 +152,17 @@ def test_an_empty_batch_gives_an_empty_result() -> None:
         torch.zeros(8, 64), torch.zeros(16, 64), torch.zeros(0, 5, dtype=torch.int64), torch.zeros(0)
     )
     assert out.shape == (0, 16)
+
+
+@pytest.mark.parametrize("max_norm", [0.01, 1.0, 1e6])
+def test_flat_clipping_equals_torchs(max_norm: float) -> None:
+    model = lstm_model()
+    flat = FlatParameters(model)
+    flat.vector.grad = torch.randn(flat.vector.numel()) * 0.1
+    expected = flat.vector.grad.clone()
+    reference = torch.nn.Parameter(torch.zeros_like(expected))
+    reference.grad = expected.clone()
+    torch.nn.utils.clip_grad_norm_(reference, max_norm)
+    norm = flat.clip_gradient_norm(max_norm)
+    assert norm == pytest.approx(float(expected.norm()), rel=1e-6)
+    assert torch.allclose(flat.vector.grad, reference.grad, rtol=1e-6, atol=0)
