@@ -306,6 +306,54 @@ def folded_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
     return table, weights["weight_hh_l0"].t()
 
 
+@njit(error_model="numpy", cache=True)  # no fastmath: the sums keep torch's order, so the table is bit-equal
+def _fold(w_ih: Any, b_ih: Any, b_hh: Any, w_hh: Any) -> tuple[Any, Any]:
+    """nn.LSTM's parameters → the kernel's table (S, 4H) = W_ih^T + b_ih + b_hh and W_hh^T (H, 4H)."""
+    width, symbols = w_ih.shape
+    hidden = w_hh.shape[1]
+    table = np.empty((symbols, width), dtype=np.float32)
+    for s in range(symbols):
+        for k in range(width):
+            table[s, k] = (w_ih[k, s] + b_ih[k]) + b_hh[k]
+    recurrent = np.empty((hidden, width), dtype=np.float32)
+    for j in range(hidden):
+        for k in range(width):
+            recurrent[j, k] = w_hh[k, j]
+    return table, recurrent
+
+
+@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def _train_step_on_parameters(
+    w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, labels: Any
+) -> tuple[float, Any, Any, Any, Any, Any, Any]:
+    """_train_step in nn.LSTM's own layouts: returns the loss, the probabilities and the gradients of
+    W_ih (4H, S), W_hh (4H, H), each bias (4H), the head's weight (C, H) and bias (C)."""
+    table, recurrent = _fold(w_ih, b_ih, b_hh, w_hh)
+    width, symbols = w_ih.shape
+    hidden = w_hh.shape[1]
+    grad_table = np.zeros((symbols, width), dtype=np.float32)
+    grad_recurrent = np.zeros((hidden, width), dtype=np.float32)
+    grad_head_w = np.zeros(head_w.shape, dtype=np.float32)
+    grad_head_b = np.zeros(head_b.shape, dtype=np.float32)
+    probabilities = np.empty((tokens.shape[0], head_w.shape[0]), dtype=np.float32)
+    loss = _train_step(
+        table, recurrent, head_w, head_b, tokens, lengths, labels, probabilities,
+        grad_table, grad_recurrent, grad_head_w, grad_head_b,
+    )  # fmt: skip
+    # table = W_ih^T + b_ih + b_hh: W_ih's gradient is the table's, transposed; each bias gets its column sums.
+    grad_w_ih = np.empty((width, symbols), dtype=np.float32)
+    grad_bias = np.zeros(width, dtype=np.float32)
+    for s in range(symbols):
+        for k in range(width):
+            grad_w_ih[k, s] = grad_table[s, k]
+            grad_bias[k] += grad_table[s, k]
+    grad_w_hh = np.empty((width, hidden), dtype=np.float32)
+    for j in range(hidden):
+        for k in range(width):
+            grad_w_hh[k, j] = grad_recurrent[j, k]
+    return loss, probabilities, grad_w_ih, grad_w_hh, grad_bias, grad_head_w, grad_head_b
+
+
 def train_step(
     lstm: torch.nn.LSTM, head: torch.nn.Linear, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
 ) -> tuple[torch.Tensor, float]:
@@ -313,33 +361,21 @@ def train_step(
     network gave before any update and the mean cross-entropy, and sets every parameter's `.grad` to the
     gradient of that loss, as `loss.backward()` would (previous gradients are replaced, not added to)."""
     weights = lstm_weights(lstm)
-    table = weights["weight_ih_l0"].t() + weights["bias_ih_l0"] + weights["bias_hh_l0"]
-    recurrent = weights["weight_hh_l0"].t()
-    grad_table = np.zeros(tuple(table.shape), dtype=np.float32)
-    grad_whh_t = np.zeros(tuple(recurrent.shape), dtype=np.float32)
-    grad_head_w = np.zeros(tuple(head.weight.shape), dtype=np.float32)
-    grad_head_b = np.zeros(tuple(head.bias.shape), dtype=np.float32)
-    probabilities = np.empty((tokens.shape[0], head.out_features), dtype=np.float32)
-    loss = _train_step(
-        _numpy(table),
-        _numpy(recurrent),
+    loss, probabilities, grad_w_ih, grad_w_hh, grad_bias, grad_head_w, grad_head_b = _train_step_on_parameters(
+        _numpy(weights["weight_ih_l0"]),
+        _numpy(weights["weight_hh_l0"]),
+        _numpy(weights["bias_ih_l0"]),
+        _numpy(weights["bias_hh_l0"]),
         _numpy(head.weight),
         _numpy(head.bias),
         _numpy(tokens.to(torch.int64)),
         _numpy(lengths.to(torch.int64)),
         _numpy(labels.to(torch.int64)),
-        probabilities,
-        grad_table,
-        grad_whh_t,
-        grad_head_w,
-        grad_head_b,
     )
-    # table = W_ih^T + b_ih + b_hh, so W_ih's gradient is the table's transposed, each bias gets its column sums.
-    grad_bias = torch.from_numpy(grad_table.sum(axis=0))
-    weights["weight_ih_l0"].grad = torch.from_numpy(np.ascontiguousarray(grad_table.T))
-    weights["weight_hh_l0"].grad = torch.from_numpy(np.ascontiguousarray(grad_whh_t.T))
-    weights["bias_ih_l0"].grad = grad_bias
-    weights["bias_hh_l0"].grad = grad_bias.clone()
+    weights["weight_ih_l0"].grad = torch.from_numpy(grad_w_ih)
+    weights["weight_hh_l0"].grad = torch.from_numpy(grad_w_hh)
+    weights["bias_ih_l0"].grad = torch.from_numpy(grad_bias)
+    weights["bias_hh_l0"].grad = torch.from_numpy(grad_bias.copy())
     head.weight.grad = torch.from_numpy(grad_head_w)
     head.bias.grad = torch.from_numpy(grad_head_b)
     return torch.from_numpy(probabilities), float(loss)
