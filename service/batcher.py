@@ -26,7 +26,8 @@ class BatcherClosed(RuntimeError):
 
 
 class MicroBatcher(Generic[Item, Result]):
-    """Collects items from concurrent `submit` calls and runs them through `run_batch` on `executor`."""
+    """Collects items from concurrent `submit` calls and runs them through `run_batch` on `executor`, or on
+    the event loop itself when a batch has at most `inline_max` items."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class MicroBatcher(Generic[Item, Result]):
         executor: Executor,
         max_size: int = 128,
         max_wait_s: float = 0.0,
+        inline_max: int = 0,
         on_batch: Callable[[int], None] | None = None,
         name: str = "batcher",
     ) -> None:
@@ -44,6 +46,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._executor = executor
         self.max_size = max_size
         self.max_wait_s = max_wait_s
+        self.inline_max = inline_max
         self._on_batch = on_batch
         self._name = name
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
@@ -99,8 +102,13 @@ class MicroBatcher(Generic[Item, Result]):
                 continue
             if self._on_batch is not None:
                 self._on_batch(len(live))
+            items = [item for item, _ in live]
             try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, [item for item, _ in live])
+                if len(items) <= self.inline_max:
+                    # A small batch's forward costs less than handing it to another thread and back.
+                    results = self._run_batch(items)
+                else:
+                    results = await loop.run_in_executor(self._executor, self._run_batch, items)
             except asyncio.CancelledError:
                 for _, future in live:
                     if not future.done():

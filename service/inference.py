@@ -79,6 +79,7 @@ class InferencePool:
         micro_batching: bool = True,
         micro_batch_max_size: int = 128,
         micro_batch_max_wait_s: float = 0.0,
+        micro_batch_inline_max: int = 0,
         max_tokens_per_forward: int = 262_144,
         large_batch_threads: int = 1,
         large_batch_min: int = 256,
@@ -100,6 +101,7 @@ class InferencePool:
                 executor=executor,
                 max_size=micro_batch_max_size,
                 max_wait_s=micro_batch_max_wait_s,
+                inline_max=micro_batch_inline_max,
                 on_batch=self._batch_observer(arch, on_batch),
                 name=f"batcher-{arch}",
             )

@@ -34,6 +34,10 @@ class ServiceSettings(Settings):
     micro_batch_max_wait_ms: float = Field(
         default=0.0, ge=0.0, le=100.0, description="Extra wait to fill a micro-batch; 0 batches what is queued."
     )
+    # Micro-batches of at most this many sequences run on the event loop's own thread: on a small machine the
+    # hand-off to the inference thread and back costs more than such a forward (bench/serve_bench.py: about
+    # 1.3x the requests/s of /classify at 64 clients). 0 sends every batch to the inference thread.
+    micro_batch_inline_max: int = Field(default=64, ge=0, le=4096)
     # Padded symbols per forward pass: bounds memory when a batch holds a few very long sequences.
     max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
     job_concurrency: int = Field(default=1, ge=1, le=16)

@@ -103,3 +103,47 @@ def test_close_fails_queued_waiters() -> None:
             assert all(isinstance(outcome, BatcherClosed) for outcome in outcomes)
 
     _run(scenario())
+
+
+def test_small_batches_run_on_the_loop_thread_and_large_ones_on_the_executor() -> None:
+    threads: list[tuple[int, str]] = []
+
+    def record(items: list[int]) -> list[int]:
+        threads.append((len(items), threading.current_thread().name))
+        return [item + 1 for item in items]
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        with ThreadPoolExecutor(1, thread_name_prefix="inference") as executor:
+            batcher = MicroBatcher(record, executor=executor, max_size=64, inline_max=4)
+            small = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+            large = await asyncio.gather(*(batcher.submit(i) for i in range(40)))
+            await batcher.close()
+            return list(small), list(large)
+
+    small, large = _run(scenario())
+    assert small == [1, 2, 3] and large == [i + 1 for i in range(40)]
+    here = threading.current_thread().name  # asyncio.run runs the loop on this thread
+    assert all((name == here) == (size <= 4) for size, name in threads)
+    assert any(size > 4 for size, _ in threads) and any(size <= 4 for size, _ in threads)
+
+
+def test_an_inline_batch_that_fails_reaches_every_waiter_and_the_worker_survives() -> None:
+    calls = 0
+
+    def flaky(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("boom")
+        return items
+
+    async def scenario() -> tuple[list[BaseException | int], int]:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = MicroBatcher(flaky, executor=executor, max_size=8, inline_max=8)
+            first = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
+            second = await batcher.submit(3)
+            await batcher.close()
+            return list(first), second
+
+    first, second = _run(scenario())
+    assert all(isinstance(error, ValueError) for error in first) and second == 3
