@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    TEMPORAL_ORDER_DATABASE_URL=sqlite:////data/registry.db
+    TEMPORAL_ORDER_DATABASE_URL=sqlite:////data/registry.db \
+    NUMBA_CACHE_DIR=/home/app/.cache/numba
 
 # torch first, from the PyTorch CPU index: the default wheel would pull in CUDA (gigabytes) for nothing.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
@@ -26,6 +27,7 @@ COPY training ./training
 COPY service ./service
 # Editable: the registry finds its Alembic migrations beside the source tree.
 RUN pip install --no-deps -e .
+# The fused LSTM kernel compiles on first use (numba) and caches the result where the app user can write.
 
 USER app
 VOLUME ["/data"]
