@@ -87,6 +87,11 @@ def run_wrk(url: str, body: bytes, connections: int, duration: float, workdir: P
         text=True,
         check=True,
     ).stdout
+    return wrk_figures(output)
+
+
+def wrk_figures(output: str) -> dict[str, float]:
+    """The figures WRK_SCRIPT's `done` printed on its BENCH line."""
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
     data = json.loads(line[len("BENCH ") :])
     seconds = data["duration_us"] / 1e6
@@ -176,16 +181,7 @@ def load_get(url: str, connections: int, duration: float, load: Load) -> dict[st
         )
     )
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "-s", str(script), url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    data = json.loads(next(line for line in output.splitlines() if line.startswith("BENCH "))[len("BENCH ") :])
-    seconds = data["duration_us"] / 1e6
-    return {
-        "requests": data["requests"],
-        "rps": data["requests"] / seconds,
-        "p50_ms": data["p50_us"] / 1000,
-        "p99_ms": data["p99_us"] / 1000,
-        "errors": data["errors"] + data["non2xx"],
-    }
+    return wrk_figures(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
 def forward_only(batch: int = 1024, repeats: int = 5) -> dict[str, float]:

@@ -382,12 +382,7 @@ def train_step(
 
 
 def _as_arrays(table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple:
-    return (
-        table.detach().contiguous().numpy(),
-        whh_t.detach().contiguous().numpy(),
-        tokens.to(torch.int64).contiguous().numpy(),
-        lengths.to(torch.int64).contiguous().numpy(),
-    )
+    return _numpy(table), _numpy(whh_t), _numpy(tokens.to(torch.int64)), _numpy(lengths.to(torch.int64))
 
 
 # Below this many sequences a parallel loop costs more in thread wake-ups than it saves.

@@ -192,13 +192,10 @@ class LSTMClassifier(SequenceClassifier):
         states, _ = self.lstm(inputs)  # (B, T, H)
         return self.head(last_step(states, lengths))  # (B, C)
 
-    def _fusable(self, tokens: torch.Tensor) -> bool:
-        return self.runs_own_kernel(tokens.device)
-
     def training_step(
         self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, float]:
-        if not self._fusable(tokens):
+        if not self.runs_own_kernel(tokens.device):
             return super().training_step(tokens, lengths, labels)
         return fused_lstm.train_step(self.lstm, self.head, tokens, lengths, labels)
 
@@ -206,7 +203,7 @@ class LSTMClassifier(SequenceClassifier):
         return self.fused and device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
 
     def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
-        if not self._fusable(tokens):
+        if not self.runs_own_kernel(tokens.device):
             return super().forward_tokens(tokens, lengths)
         table, recurrent = fused_lstm.folded_weights(self.lstm)
         if torch.is_grad_enabled() and recurrent.requires_grad:

@@ -20,17 +20,13 @@ router = APIRouter(tags=["classify"])
 MAX_REPORTED_ERRORS = 20
 
 
-def result_dict(
-    served: Served, sequence: Parsed, probabilities: np.ndarray, checked: SequenceCheck | None = None
-) -> dict[str, Any]:
+def result_row(served: Served, index: int, probabilities: list[float], checked: SequenceCheck) -> dict[str, Any]:
     """One ClassifyResult as plain data (serialised without a second validation pass)."""
     names = served.task.class_names
-    index = int(probabilities.argmax())
-    checked = checked or check_parsed(sequence, served.task)
     return {
         "label": names[index],
         "class_index": index,
-        "probabilities": dict(zip(names, probabilities.tolist(), strict=True)),
+        "probabilities": dict(zip(names, probabilities, strict=True)),
         "arch": served.arch,
         "model_version": served.version,
         "rule_label": None if checked.rule_label is None else names[checked.rule_label],
@@ -41,20 +37,16 @@ def result_dict(
     }
 
 
+def result_dict(served: Served, sequence: Parsed, probabilities: np.ndarray) -> dict[str, Any]:
+    """The result of one classified sequence, its rule check included."""
+    checked = check_parsed(sequence, served.task)
+    return result_row(served, int(probabilities.argmax()), probabilities.tolist(), checked)
+
+
 def batch_results(served: Served, probabilities: np.ndarray, checks: list[SequenceCheck]) -> list[dict[str, Any]]:
-    """`result_dict` for a whole batch, with the per-row NumPy conversions done once for all rows."""
-    names = served.task.class_names
-    common = {"arch": served.arch, "model_version": served.version, "attribution": None, "attribution_method": None}
+    """`result_row` for a whole batch, with the NumPy conversions done once for all rows."""
     return [
-        {
-            "label": names[index],
-            "class_index": index,
-            "probabilities": dict(zip(names, row, strict=True)),
-            **common,
-            "rule_label": None if checked.rule_label is None else names[checked.rule_label],
-            "in_distribution": not checked.problems,
-            "problems": list(checked.problems),
-        }
+        result_row(served, index, row, checked)
         for index, row, checked in zip(
             probabilities.argmax(axis=1).tolist(), probabilities.tolist(), checks, strict=True
         )
