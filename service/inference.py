@@ -21,6 +21,7 @@ from service.batcher import MicroBatcher
 from service.errors import ModelNotReady
 from service.explain import Method, attribution
 from service.sequences import Parsed, pad_parsed
+from training.fused_lstm import FrozenLSTMClassifier
 from training.models import ARCHITECTURES, SequenceClassifier, parameter_count
 from training.registry import CorruptCheckpoint, NoActiveVersion, Registry, VersionInfo
 from training.settings import resolve_device
@@ -41,6 +42,9 @@ class Served:
     task: TaskSpec
     device: torch.device
     parameter_count: int
+    # The model's compiled inference path, when it has one on this device (the LSTM on a CPU): one call per
+    # batch, no torch operators, so the inference thread never queues for the GIL mid-forward.
+    kernel: FrozenLSTMClassifier | None = None
 
     @property
     def version(self) -> int:
@@ -121,7 +125,8 @@ class InferencePool:
         model = loaded.model.to(self.device).eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        return Served(arch, model, loaded.info, loaded.task, self.device, parameter_count(model))
+        kernel = model.inference_kernel(self.device)
+        return Served(arch, model, loaded.info, loaded.task, self.device, parameter_count(model), kernel)
 
     def _load_into(self, slot: Slot) -> None:
         try:
@@ -238,11 +243,14 @@ class InferencePool:
         threads = torch.get_num_threads()
         # Big batches split well over cores; small ones only pay the threads' hand-off, so they stay on one.
         wide = n >= self.large_batch_min and self.large_batch_threads > threads and served.device.type == "cpu"
+        if served.kernel is not None:
+            # Its thread count is per call (widening torch's pool would cost a millisecond), and it needs no
+            # chunks: it reads each row up to its own length.
+            return served.kernel.probabilities(
+                tokens.numpy(), lengths.numpy(), threads=self.large_batch_threads if wide else threads
+            )
         if not wide:
             return self._forward_chunks(served, tokens, lengths, threads)
-        if served.model.runs_own_kernel(served.device):
-            # The fused LSTM takes its thread count per call; widening torch's pool costs a millisecond.
-            return self._forward_chunks(served, tokens, lengths, self.large_batch_threads)
         torch.set_num_threads(self.large_batch_threads)
         try:
             return self._forward_chunks(served, tokens, lengths, self.large_batch_threads)

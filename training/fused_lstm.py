@@ -19,6 +19,7 @@ or inside any batch, serial or parallel.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numba
@@ -115,6 +116,63 @@ def _final_states_parallel(table: Any, whh: Any, tokens: Any, lengths: Any, out:
     else:
         for b in prange(tokens.shape[0]):
             _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
+
+
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
+def _probability_row(
+    table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, length: int, state: Any, out: Any, hidden: int
+) -> None:
+    """One sequence → its class probabilities: final state, the head's logits in float32 (as nn.Linear), a
+    softmax in float64."""
+    _final_state_row(table, whh, tokens, length, state, hidden)
+    classes = head_b.shape[0]
+    for n in range(classes):
+        logit = head_b[n]
+        for k in range(hidden):
+            logit += head_w[n, k] * state[k]
+        out[n] = np.float64(logit)
+    largest = out[0]  # not -inf: fastmath assumes no infinities
+    for n in range(1, classes):
+        largest = max(largest, out[n])
+    total = 0.0
+    for n in range(classes):
+        out[n] = np.exp(out[n] - largest)
+        total += out[n]
+    for n in range(classes):
+        out[n] /= total
+
+
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
+def _probabilities_rows(
+    table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any, first: int, stop: int
+) -> None:
+    hidden = whh.shape[0]
+    state = np.empty(hidden, dtype=np.float32)
+    if hidden == DEFAULT_HIDDEN:
+        for b in range(first, stop):
+            _probability_row(table, whh, head_w, head_b, tokens[b], lengths[b], state, out[b], DEFAULT_HIDDEN)
+    else:
+        for b in range(first, stop):
+            _probability_row(table, whh, head_w, head_b, tokens[b], lengths[b], state, out[b], hidden)
+
+
+@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def _probabilities_serial(table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any) -> None:
+    _probabilities_rows(table, whh, head_w, head_b, tokens, lengths, out, 0, tokens.shape[0])
+
+
+# Rows per parallel task: enough to amortise a task's start, few enough to balance two or more threads.
+_ROWS_PER_TASK = 64
+
+
+@njit(nogil=True, fastmath=True, error_model="numpy", cache=True, parallel=True)
+def _probabilities_parallel(
+    table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any
+) -> None:
+    n = tokens.shape[0]
+    for task in prange((n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK):
+        first = task * _ROWS_PER_TASK
+        _probabilities_rows(table, whh, head_w, head_b, tokens, lengths, out, first, min(n, first + _ROWS_PER_TASK))
 
 
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
@@ -389,8 +447,15 @@ def _as_arrays(table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, l
 PARALLEL_MIN_BATCH = 256
 
 
-# numba's default thread pool must not be entered by two threads at once.
+# numba's thread pool must not be entered by two threads at once.
 _parallel_lock = threading.Lock()
+
+# The parallel kernels run on numba's own work queue, not OpenMP: OpenMP's workers spin for a while after each
+# loop, and on a small machine that spinning takes the core the server's event loop needs (bench/serve_bench.py:
+# /classify/batch at 2 threads, 34k sequences/s on OpenMP, 44k on the work queue). Only the first parallel call
+# of the process reads this; an explicit NUMBA_THREADING_LAYER wins.
+if not numba.config.THREADING_LAYER or numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 
 def final_states(
@@ -408,6 +473,41 @@ def final_states(
     else:
         _final_states_serial(*arrays, out)  # type: ignore[call-arg]
     return torch.from_numpy(out)
+
+
+@dataclass(frozen=True)
+class FrozenLSTMClassifier:
+    """An LSTM classifier's weights as the kernel reads them, folded once: symbol ids in, class probabilities
+    out, in one compiled call that holds no lock of Python's. A server thread running it never waits for the
+    interpreter between steps (a torch operator call releases and retakes the GIL, and each retake can wait a
+    switch interval, 5 ms, while the event loop runs Python)."""
+
+    table: np.ndarray  # (S, 4H) float32
+    recurrent: np.ndarray  # (H, 4H) float32
+    head_weight: np.ndarray  # (C, H) float32
+    head_bias: np.ndarray  # (C,) float32
+
+    @classmethod
+    def of(cls, lstm: torch.nn.LSTM, head: torch.nn.Linear) -> FrozenLSTMClassifier:
+        weights = lstm_weights(lstm)
+        table, recurrent = _fold(
+            *(_numpy(weights[name]) for name in ("weight_ih_l0", "bias_ih_l0", "bias_hh_l0", "weight_hh_l0"))
+        )
+        return cls(table, recurrent, _numpy(head.weight).copy(), _numpy(head.bias).copy())
+
+    def probabilities(self, tokens: np.ndarray, lengths: np.ndarray, *, threads: int = 1) -> np.ndarray:
+        """Class probabilities (B, C) float64 for symbol ids (B, T) int64 and lengths (B,) int64. Each row is
+        computed by the same code whatever the batch or the threads: bit-identical alone or batched."""
+        out = np.empty((tokens.shape[0], self.head_bias.shape[0]), dtype=np.float64)
+        arrays = (self.table, self.recurrent, self.head_weight, self.head_bias, tokens, lengths, out)
+        threads = min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+        if threads > 1 and tokens.shape[0] >= PARALLEL_MIN_BATCH:
+            with _parallel_lock:
+                numba.set_num_threads(threads)
+                _probabilities_parallel(*arrays)
+        else:
+            _probabilities_serial(*arrays)
+        return out
 
 
 class _FusedLSTMFunction(torch.autograd.Function):

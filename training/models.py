@@ -136,6 +136,11 @@ class SequenceClassifier(nn.Module):
         not torch's operators (whose threads torch.set_num_threads sets)."""
         return False
 
+    def inference_kernel(self, device: torch.device) -> fused_lstm.FrozenLSTMClassifier | None:
+        """A frozen copy of the weights that computes class probabilities in one compiled call on `device`, or
+        None when this model has none there (serving then calls forward_tokens)."""
+        return None
+
     def training_step(
         self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, float]:
@@ -201,6 +206,9 @@ class LSTMClassifier(SequenceClassifier):
 
     def runs_own_kernel(self, device: torch.device) -> bool:
         return self.fused and device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
+
+    def inference_kernel(self, device: torch.device) -> fused_lstm.FrozenLSTMClassifier | None:
+        return fused_lstm.FrozenLSTMClassifier.of(self.lstm, self.head) if self.runs_own_kernel(device) else None
 
     def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         if not self.runs_own_kernel(tokens.device):

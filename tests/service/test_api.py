@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 
 from service.schemas import (
     ClassifyBatchResult,
@@ -18,6 +19,9 @@ from service.schemas import (
     Readiness,
     TrainJobList,
 )
+from service.sequences import pad_parsed, parse
+from training.models import one_hot
+from training.registry import Registry
 from training.task import get_task, rule_label
 
 ARCHES = ("rnn", "lstm", "attn_rnn", "attn_rnn_seed")
@@ -112,6 +116,25 @@ def test_classify_batch_of_the_maximum_size(client: httpx.Client) -> None:
     sequences = [item["sequence"] for item in client.post("/generate", json={"n": 1024}).json()["sequences"]]
     results = client.post("/classify/batch", json={"sequences": sequences}).json()["results"]
     assert len(results) == 1024
+
+
+def test_served_lstm_gives_its_checkpoints_probabilities(client: httpx.Client, live_server: Any) -> None:
+    # The service runs the LSTM through its frozen compiled copy; it must be the checkpoint's own function.
+    generated = client.post("/generate", json={"n": 300, "seed": 3}).json()["sequences"]
+    texts = [item["sequence"] for item in generated]
+    registry = Registry(live_server.database_url)
+    try:
+        model = registry.load_model("lstm").model.eval()
+    finally:
+        registry.close()
+    tokens, lengths = pad_parsed([parse(text) for text in texts])
+    with torch.no_grad():
+        expected = model(one_hot(tokens), lengths).softmax(dim=1).tolist()
+    names = get_task("6b").class_names
+    served = client.post("/classify/batch", json={"sequences": texts, "arch": "lstm"}).json()["results"]
+    single = client.post("/classify", json={"sequence": texts[0], "arch": "lstm"}).json()
+    for row, want in zip([single, *served], [expected[0], *expected], strict=True):
+        assert max(abs(row["probabilities"][name] - value) for name, value in zip(names, want, strict=True)) < 1e-5
 
 
 def test_models(client: httpx.Client) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numba
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from training import fused_lstm
 from training.flat_parameters import FlatParameters
-from training.models import LSTMClassifier, LSTMConfig, build_model, one_hot
+from training.models import LSTMClassifier, LSTMConfig, build_model, default_config, one_hot
 from training.task import generate, get_task, make_generator
 
 SIX_B = get_task("6b")
@@ -145,6 +147,49 @@ def test_flat_parameters_are_views_and_release_gives_own_storage() -> None:
     flat.release()
     storages = {p.untyped_storage().data_ptr() for p in model.parameters()}
     assert len(storages) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("hidden", [16, 7])
+def test_frozen_classifier_gives_the_models_probabilities(hidden: int) -> None:
+    model = lstm_model(hidden=hidden).eval()
+    batch = generate(SIX_B, 300, make_generator(9))
+    frozen = model.inference_kernel(torch.device("cpu"))
+    assert frozen is not None
+    serial = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=1)
+    with torch.no_grad():
+        expected = reference_logits(model, batch.tokens, batch.lengths).softmax(dim=1).double().numpy()
+    assert serial.dtype == np.float64 and serial.shape == (300, SIX_B.n_classes)
+    assert np.abs(serial - expected).max() < 1e-5
+    assert np.allclose(serial.sum(axis=1), 1.0, atol=1e-12)
+    # 300 rows reach the parallel kernel: every row is bit-identical alone, batched and across threads.
+    parallel = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=2)
+    alone = frozen.probabilities(batch.tokens[5:6].numpy(), batch.lengths[5:6].numpy())
+    assert np.array_equal(parallel, serial)
+    assert np.array_equal(alone[0], serial[5])
+
+
+def test_frozen_classifier_is_a_copy_and_only_where_the_kernel_runs() -> None:
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 4, make_generator(10))
+    frozen = model.inference_kernel(torch.device("cpu"))
+    assert frozen is not None
+    before = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy())
+    with torch.no_grad():
+        model.head.bias.add_(1.0)  # a later change to the module does not reach the frozen weights
+    assert np.array_equal(frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy()), before)
+    model.fused = False
+    assert model.inference_kernel(torch.device("cpu")) is None
+    assert build_model(default_config("rnn")).inference_kernel(torch.device("cpu")) is None
+
+
+def test_parallel_kernels_run_on_numbas_work_queue() -> None:
+    # OpenMP's spinning workers would take the core a server's event loop needs (see fused_lstm).
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 300, make_generator(11))
+    frozen = model.inference_kernel(torch.device("cpu"))
+    assert frozen is not None
+    frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=2)
+    assert numba.threading_layer() == "workqueue"
 
 
 def test_an_empty_batch_gives_an_empty_result() -> None:
