@@ -463,16 +463,22 @@ def final_states(
 ) -> torch.Tensor:
     """Inference: the LSTM's state after each sequence's last symbol, (B, H). No autograd. Batches of at
     least PARALLEL_MIN_BATCH sequences split over up to `threads` threads."""
-    arrays = _as_arrays(table, whh_t, tokens, lengths)
     out = np.empty((tokens.shape[0], whh_t.shape[0]), dtype=np.float32)
+    arrays = (*_as_arrays(table, whh_t, tokens, lengths), out)
+    _run_rows(_final_states_serial, _final_states_parallel, arrays, rows=tokens.shape[0], threads=threads)
+    return torch.from_numpy(out)
+
+
+def _run_rows(serial: Any, parallel: Any, arrays: tuple, *, rows: int, threads: int) -> None:
+    """Run a kernel over `rows` sequences: its parallel copy on up to `threads` threads for a batch of at least
+    PARALLEL_MIN_BATCH, its serial copy otherwise."""
     threads = min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    if threads > 1 and tokens.shape[0] >= PARALLEL_MIN_BATCH:
+    if threads > 1 and rows >= PARALLEL_MIN_BATCH:
         with _parallel_lock:
             numba.set_num_threads(threads)
-            _final_states_parallel(*arrays, out)  # type: ignore[call-arg]
+            parallel(*arrays)
     else:
-        _final_states_serial(*arrays, out)  # type: ignore[call-arg]
-    return torch.from_numpy(out)
+        serial(*arrays)
 
 
 @dataclass(frozen=True)
@@ -500,13 +506,7 @@ class FrozenLSTMClassifier:
         computed by the same code whatever the batch or the threads: bit-identical alone or batched."""
         out = np.empty((tokens.shape[0], self.head_bias.shape[0]), dtype=np.float64)
         arrays = (self.table, self.recurrent, self.head_weight, self.head_bias, tokens, lengths, out)
-        threads = min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-        if threads > 1 and tokens.shape[0] >= PARALLEL_MIN_BATCH:
-            with _parallel_lock:
-                numba.set_num_threads(threads)
-                _probabilities_parallel(*arrays)
-        else:
-            _probabilities_serial(*arrays)
+        _run_rows(_probabilities_serial, _probabilities_parallel, arrays, rows=tokens.shape[0], threads=threads)
         return out
 
 

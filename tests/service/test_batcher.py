@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,6 +16,20 @@ from service.batcher import BatcherClosed, MicroBatcher
 
 def _run(coroutine):  # type: ignore[no-untyped-def]
     return asyncio.run(coroutine)
+
+
+def failing_first_batch() -> Callable[[list[int]], list[int]]:
+    """A batch function whose first call raises ValueError("boom") and whose later calls echo their items."""
+    calls = 0
+
+    def flaky(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("boom")
+        return items
+
+    return flaky
 
 
 def test_concurrent_items_are_batched_and_answered_in_order() -> None:
@@ -72,14 +87,7 @@ def test_max_wait_fills_a_batch() -> None:
 
 
 def test_a_failing_batch_fails_its_waiters_and_the_next_one_succeeds() -> None:
-    calls = 0
-
-    def flaky(items: list[int]) -> list[int]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ValueError("boom")
-        return items
+    flaky = failing_first_batch()
 
     async def scenario() -> None:
         with ThreadPoolExecutor(1) as executor:
@@ -128,14 +136,7 @@ def test_small_batches_run_on_the_loop_thread_and_large_ones_on_the_executor() -
 
 
 def test_an_inline_batch_that_fails_reaches_every_waiter_and_the_worker_survives() -> None:
-    calls = 0
-
-    def flaky(items: list[int]) -> list[int]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ValueError("boom")
-        return items
+    flaky = failing_first_batch()
 
     async def scenario() -> tuple[list[BaseException | int], int]:
         with ThreadPoolExecutor(1) as executor:

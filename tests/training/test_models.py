@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -43,13 +42,7 @@ from training.train import default_train_config, train_trial
 SIX_B = get_task("6b")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny recurrent models run faster on one thread, and far faster when other jobs share the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model_for(arch: str, seed: int = 0, n_classes: int = 8) -> SequenceClassifier:

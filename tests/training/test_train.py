@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -24,14 +23,7 @@ from training.train import (
     train_trial,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny recurrent models run faster on one thread, and far faster when other jobs share the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # 6b with every position divided by 5: lengths 20..22, relevant symbols at 2..4, 6..8 and 13..15.
