@@ -224,13 +224,16 @@ class JobManager:
             await self.on_finished(info)
 
     async def close(self) -> None:
+        # Taken before the workers are cancelled: a cancelled worker forgets its process as it unwinds, and
+        # a process nobody terminates would train on, orphaned, after the service has gone.
+        running = list(self._running.items())
         for worker in self._workers:
             worker.cancel()
         for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._workers = []
-        for job_id, process in list(self._running.items()):
+        for job_id, process in running:
             process.terminate()
             process.join(timeout=5)
             with contextlib.suppress(Exception):

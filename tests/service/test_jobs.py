@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from service.schemas import TrainJobPublic
 from service.testing import make_registry
@@ -98,6 +99,8 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
         models_before = {m["arch"]: m["active_version"] for m in client.get("/models").json()["models"]}
         running = client.post("/train", json=LONG_JOB).json()
         wait_for(lambda: job(client, running["id"]).status == "running", timeout=120)
+    trainers = psutil.Process(first.process.pid).children(recursive=True)
+    assert trainers  # the job's process
     # A crashed server leaves a job "running" in the registry; simulate one besides the real shutdown.
     registry = Registry(url)
     try:
@@ -106,6 +109,9 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
     finally:
         registry.close()
     first.stop()
+    # A shutdown ends the job's process with the service: none trains on, orphaned.
+    _, alive = psutil.wait_procs(trainers, timeout=10)
+    assert not alive, [process.cmdline() for process in alive]
 
     second = server_factory(url)
     with httpx.Client(base_url=second.url, timeout=30) as client:
