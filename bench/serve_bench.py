@@ -20,7 +20,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -35,6 +34,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import describe_machine  # noqa: E402
 
 from service.testing import LiveServer, make_registry, start_server  # noqa: E402
 
@@ -236,12 +237,7 @@ def main() -> None:
     load_average_before = os.getloadavg()
     url = make_registry(workdir / "registry.db")
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": load_average_before,
-        },
+        "machine": describe_machine() | {"load_average_at_start": load_average_before},
         "load_generator": load.tool,
         "duration_s": args.duration,
         "device": args.device,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from machine import describe_machine  # noqa: E402
 
 from training.evaluate import PAPER_FIGURES, bag_of_symbols_ceiling, summarize  # noqa: E402
 from training.experiment import run_architectures  # noqa: E402
@@ -221,7 +222,7 @@ def main() -> None:
     )
     protocol = run_protocol(args.trials, args.workers, args.seed_budget)
     figures: dict[str, Any] = {
-        "machine": {"cpus": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+        "machine": describe_machine() | {"torch_threads": torch.get_num_threads(), "torch": torch.__version__},
         "throughput": throughput,
         "protocol": protocol,
         "paper": {k: v.to_dict() for k, v in PAPER_FIGURES.items()},

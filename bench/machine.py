@@ -1,0 +1,48 @@
+"""What machine a benchmark ran on, for every bench/results/*.json: per-trial results and kernel speeds differ
+between CPUs (AVX2 vs AVX-512 above all), so a figure without its machine cannot be compared.
+
+    from machine import describe_machine   # bench scripts run with bench/ on sys.path
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+# The instruction-set flags that change our kernels' speed or rounding; the rest of /proc/cpuinfo is noise here.
+RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "amx_tile")
+
+
+def cpu_model_and_flags(cpuinfo: str) -> tuple[str, list[str]]:
+    """The CPU's model name and which of RELEVANT_FLAGS it has, from /proc/cpuinfo's text (first processor)."""
+    model, flags = "unknown", set[str]()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model == "unknown":
+            model = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    return model, [flag for flag in RELEVANT_FLAGS if flag in flags]
+
+
+def describe_machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo")
+    model, flags = cpu_model_and_flags(cpuinfo.read_text()) if cpuinfo.exists() else (platform.processor(), [])
+    return {
+        "cpu_model": model,
+        "cpu_flags": flags,
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(describe_machine(), indent=2))
