@@ -27,7 +27,7 @@ from service.inference import InferencePool, pick_device
 from service.jobs import JobManager
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
-from service.routes import classify, generate, health, metrics, models, train
+from service.routes import classify, curves, generate, health, metrics, models, page, train
 from service.routes.health import package_version
 from service.settings import ServiceSettings
 from training.registry import JobInfo, Registry
@@ -142,8 +142,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (classify, generate, train, metrics, models, health):
+    for module in (classify, generate, train, metrics, models, curves, health, page):
         app.include_router(module.router)
+    page.mount_static(app)
     app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -238,3 +238,31 @@ class Readiness(BaseModel):
     registry: bool
     models: dict[str, Literal["ready", "missing", "error"]]
     detail: dict[str, str] = Field(default_factory=dict)
+
+
+# ---- learning curves ------------------------------------------------------------------------------
+
+
+class CurvePointPublic(BaseModel):
+    sequences: int  # training sequences seen when the point was taken
+    train_error: float  # mean training error over the criterion's window (the 2000 most recent sequences)
+    train_accuracy: float  # fraction of that window classified correctly by the paper's 0.3 rule
+
+
+class TrialCurve(BaseModel):
+    version: int
+    seed: int
+    converged: bool
+    sequences_to_criterion: int | None
+    points: list[CurvePointPublic]
+
+
+class VersionCurve(BaseModel):
+    """A version's learning curve, and the curves of the other trials of the run that trained it."""
+
+    arch: Arch
+    version: int
+    run_id: int
+    task: str
+    points: list[CurvePointPublic]
+    run_trials: list[TrialCurve]  # every trial of the run, this version included, in trial order

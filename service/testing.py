@@ -24,7 +24,7 @@ from training.experiment import TrialRecord
 from training.models import ARCHITECTURES, build_model, default_config
 from training.registry import Registry
 from training.task import get_task
-from training.train import TrialResult, default_train_config
+from training.train import TrialResult, default_train_config, train_trial
 
 API_KEY = "test-api-key-0123456789abcdef"
 N_TEST = 200
@@ -54,6 +54,20 @@ def record_untrained(
     test = evaluate(model, task, seed=seed, n_test=N_TEST)
     run = registry.record_run(arch, task, [TrialRecord(trial=trial, test=test)], activate=activate)
     return run.version_numbers[0]
+
+
+def record_trained_run(
+    registry: Registry, arch: str, *, trials: int = 2, sequences: int = 1024, curve_every: int = 256, seed: int = 0
+) -> list[int]:
+    """Train `trials` short trials of `arch` for real (a learning curve point every `curve_every` sequences),
+    record them as one run and activate the best; returns the run's version numbers."""
+    task = get_task("6b")
+    config = default_train_config(arch, max_sequences=sequences, curve_every=curve_every)
+    records = []
+    for index in range(trials):
+        trial = train_trial(task, arch=arch, train_config=config, seed=seed + index)
+        records.append(TrialRecord(trial=trial, test=evaluate(trial.model, task, seed=seed + index, n_test=N_TEST)))
+    return registry.record_run(arch, task, records, activate=True).version_numbers
 
 
 def make_registry(path: Path, arches: tuple[str, ...] = ARCHITECTURES) -> str:

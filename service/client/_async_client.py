@@ -40,6 +40,7 @@ from service.schemas import (
     Readiness,
     TaskName,
     TrainJobList,
+    VersionCurve,
 )
 
 T = TypeVar("T")
@@ -221,6 +222,17 @@ class AsyncClient(BaseClient):
     ) -> ModelPublic:
         """One architecture's registry view."""
         return await self._send(self._model(arch), timeout=timeout, max_retries=max_retries)
+
+    async def curve(
+        self,
+        arch: Arch | str,
+        *,
+        version: int,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> VersionCurve:
+        """A version's learning curve, with the curves of the other trials of its run."""
+        return await self._send(self._curve(arch, version), timeout=timeout, max_retries=max_retries)
 
     async def activate(
         self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN

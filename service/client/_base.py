@@ -50,6 +50,7 @@ from service.schemas import (
     TaskName,
     TrainJobList,
     TrainJobPublic,
+    VersionCurve,
 )
 
 T = TypeVar("T")
@@ -346,6 +347,11 @@ class BaseClient:
     @staticmethod
     def _model(arch: str) -> RequestSpec[ModelPublic]:
         return RequestSpec("GET", f"/models/{segment(arch)}", ModelPublic, idempotent=True)
+
+    @staticmethod
+    def _curve(arch: str, version: int) -> RequestSpec[VersionCurve]:
+        path = f"/models/{segment(arch)}/versions/{segment(version)}/curve"
+        return RequestSpec("GET", path, VersionCurve, idempotent=True)
 
     @staticmethod
     def _activate(arch: str, version: int) -> RequestSpec[ModelPublic]:

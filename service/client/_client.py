@@ -40,6 +40,7 @@ from service.schemas import (
     Readiness,
     TaskName,
     TrainJobList,
+    VersionCurve,
 )
 
 T = TypeVar("T")
@@ -215,6 +216,17 @@ class Client(BaseClient):
     ) -> ModelPublic:
         """One architecture's registry view."""
         return self._send(self._model(arch), timeout=timeout, max_retries=max_retries)
+
+    def curve(
+        self,
+        arch: Arch | str,
+        *,
+        version: int,
+        timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+    ) -> VersionCurve:
+        """A version's learning curve, with the curves of the other trials of its run."""
+        return self._send(self._curve(arch, version), timeout=timeout, max_retries=max_retries)
 
     def activate(self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN) -> ModelPublic:
         """Serve registry version `version` of `arch` from now on (needs the API key). Never retried."""
