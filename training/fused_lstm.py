@@ -12,8 +12,12 @@ The inputs are symbol ids, not one-hot vectors: x_t @ W_ih^T is then row `x_t` o
 projection and both biases fold into one (symbols x 4H) table. PyTorch's gate order (i, f, g, o) is kept so
 the kernel reads `nn.LSTM`'s parameters as they are, and checkpoints do not change.
 
-Every sequence is computed by the same code on its own row, so a sequence gets bit-identical outputs alone
-or inside any batch, serial or parallel.
+Training and inference are compiled differently, on purpose. Training kernels use fast-math (reassociation,
+fused multiply-add): the fastest code this CPU allows, and a batch's gradient is a sum in some order anyway.
+Inference kernels use strict IEEE arithmetic (no reassociation, no contraction into fused multiply-adds), so
+every sequence's probabilities come from the same operations in the same order however the compiler vectorises
+the loop around it: bit-identical alone or inside any batch, on one thread or many, in the serial and the
+parallel copy. Under fast-math those copies round differently on some CPUs (AVX-512), by an ulp or so.
 """
 
 from __future__ import annotations
@@ -26,6 +30,10 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
+
+# Flags of the inference kernels: strict IEEE, see the module docstring. Helpers marked inline="always" are
+# inlined into their caller and compiled with the caller's flags.
+EXACT_MATH = False
 
 # Beyond |x| = 7.9988 float32 tanh is ±1 to the last bit; Eigen clamps there too.
 _TANH_CLAMP = np.float32(7.99881172180175781)
@@ -96,7 +104,7 @@ def _final_state_row(table: Any, whh: Any, tokens: Any, length: int, out: Any, h
         out[k] = h[k]
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True)
 def _final_states_serial(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
     hidden = whh.shape[0]
     if hidden == DEFAULT_HIDDEN:
@@ -107,7 +115,7 @@ def _final_states_serial(table: Any, whh: Any, tokens: Any, lengths: Any, out: A
             _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True, parallel=True)
+@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True, parallel=True)
 def _final_states_parallel(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
     hidden = whh.shape[0]
     if hidden == DEFAULT_HIDDEN:
@@ -156,7 +164,7 @@ def _probabilities_rows(
             _probability_row(table, whh, head_w, head_b, tokens[b], lengths[b], state, out[b], hidden)
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True)
 def _probabilities_serial(table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any) -> None:
     _probabilities_rows(table, whh, head_w, head_b, tokens, lengths, out, 0, tokens.shape[0])
 
@@ -165,7 +173,7 @@ def _probabilities_serial(table: Any, whh: Any, head_w: Any, head_b: Any, tokens
 _ROWS_PER_TASK = 64
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True, parallel=True)
+@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True, parallel=True)
 def _probabilities_parallel(
     table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any
 ) -> None:
@@ -450,12 +458,14 @@ PARALLEL_MIN_BATCH = 256
 # numba's thread pool must not be entered by two threads at once.
 _parallel_lock = threading.Lock()
 
-# The parallel kernels run on numba's own work queue, not OpenMP: OpenMP's workers spin for a while after each
-# loop, and on a small machine that spinning takes the core the server's event loop needs (bench/serve_bench.py:
-# /classify/batch at 2 threads, 34k sequences/s on OpenMP, 44k on the work queue). Only the first parallel call
-# of the process reads this; an explicit NUMBA_THREADING_LAYER wins.
-if not numba.config.THREADING_LAYER or numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
-    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+
+def _prefer_work_queue() -> None:
+    """Run numba's parallel loops on its own work queue, not OpenMP: OpenMP's workers spin for a while after each
+    loop, and on a small machine that spinning takes the core a server's event loop needs. numba reads the
+    setting at the process's first parallel launch, so this runs just before ours rather than at import (an
+    import changes nothing global); an explicit NUMBA_THREADING_LAYER wins."""
+    if not numba.config.THREADING_LAYER or numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
+        numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 
 def final_states(
@@ -471,14 +481,19 @@ def final_states(
 
 def _run_rows(serial: Any, parallel: Any, arrays: tuple, *, rows: int, threads: int) -> None:
     """Run a kernel over `rows` sequences: its parallel copy on up to `threads` threads for a batch of at least
-    PARALLEL_MIN_BATCH, its serial copy otherwise."""
-    threads = min(threads, numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    if threads > 1 and rows >= PARALLEL_MIN_BATCH:
-        with _parallel_lock:
-            numba.set_num_threads(threads)
-            parallel(*arrays)
+    PARALLEL_MIN_BATCH, its serial copy otherwise. Both give bit-identical rows (strict IEEE, see above)."""
+    if min(threads, numba.config.NUMBA_NUM_THREADS) > 1 and rows >= PARALLEL_MIN_BATCH:  # type: ignore[attr-defined]
+        run_parallel(parallel, arrays, threads=threads)
     else:
         serial(*arrays)
+
+
+def run_parallel(parallel: Any, arrays: tuple, *, threads: int) -> None:
+    """Run a parallel kernel on `threads` threads, or as many as numba has (NUMBA_NUM_THREADS may be 1)."""
+    _prefer_work_queue()
+    with _parallel_lock:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+        parallel(*arrays)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import numba
 import numpy as np
 import pytest
@@ -85,20 +88,37 @@ def test_autograd_function_matches_nn_lstm_gradients() -> None:
         assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, want.abs().max().item()))
 
 
-def final_states(model: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor, threads: int) -> torch.Tensor:
+def folded(model: LSTMClassifier) -> tuple[np.ndarray, np.ndarray]:
     lstm = model.lstm
     table = (lstm.weight_ih_l0.t() + lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
-    return fused_lstm.final_states(table, lstm.weight_hh_l0.t().detach(), tokens, lengths, threads=threads)
+    return table.contiguous().numpy(), lstm.weight_hh_l0.t().detach().contiguous().numpy()
 
 
-def test_a_sequence_gets_bit_identical_states_alone_in_a_batch_and_across_threads() -> None:
+def states_by(kernel: Any, model: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+    out = np.empty((tokens.shape[0], model.config.hidden_size), dtype=np.float32)
+    arrays = (*folded(model), tokens.numpy(), lengths.numpy(), out)
+    if kernel is fused_lstm._final_states_parallel:
+        fused_lstm.run_parallel(kernel, arrays, threads=2)
+    else:
+        kernel(*arrays)
+    return out
+
+
+def test_a_sequence_gets_bit_identical_states_alone_in_a_batch_and_in_the_parallel_kernel() -> None:
+    # The serial and the parallel copy are compiled separately; with fast-math they rounded differently on an
+    # AVX-512 CPU. This compares the two compiled copies directly, so it holds its meaning with one thread too.
     model = lstm_model().eval()
     batch = generate(SIX_B, 512, make_generator(6))
-    together = final_states(model, batch.tokens, batch.lengths, threads=1)
-    alone = final_states(model, batch.tokens[3:4, : int(batch.lengths[3])], batch.lengths[3:4], threads=1)
-    parallel = final_states(model, batch.tokens, batch.lengths, threads=2)
-    assert torch.equal(alone[0], together[3])
-    assert torch.equal(parallel, together)
+    together = states_by(fused_lstm._final_states_serial, model, batch.tokens, batch.lengths)
+    alone = states_by(
+        fused_lstm._final_states_serial, model, batch.tokens[3:4, : int(batch.lengths[3])], batch.lengths[3:4]
+    )
+    parallel = states_by(fused_lstm._final_states_parallel, model, batch.tokens, batch.lengths)
+    assert np.array_equal(alone[0], together[3])
+    assert np.array_equal(parallel, together)
+    # The public entry point picks the parallel copy for a big batch when threads allow, and agrees too.
+    public = fused_lstm.final_states(*map(torch.from_numpy, folded(model)), batch.tokens, batch.lengths, threads=2)
+    assert np.array_equal(public.numpy(), together)
 
 
 def test_padding_is_never_read() -> None:
@@ -154,10 +174,15 @@ def test_frozen_classifier_gives_the_models_probabilities(hidden: int) -> None:
     assert serial.dtype == np.float64 and serial.shape == (300, SIX_B.n_classes)
     assert np.abs(serial - expected).max() < 1e-5
     assert np.allclose(serial.sum(axis=1), 1.0, atol=1e-12)
-    # 300 rows reach the parallel kernel: every row is bit-identical alone, batched and across threads.
+    # Every row is bit-identical alone, batched, and in the separately compiled parallel copy (which 300 rows
+    # reach when numba has two threads; called directly too, so one thread still compares the two copies).
     parallel = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=2)
     alone = frozen.probabilities(batch.tokens[5:6].numpy(), batch.lengths[5:6].numpy())
+    forced = np.empty_like(serial)
+    arrays = (frozen.table, frozen.recurrent, frozen.head_weight, frozen.head_bias, batch.tokens.numpy())
+    fused_lstm.run_parallel(fused_lstm._probabilities_parallel, (*arrays, batch.lengths.numpy(), forced), threads=2)
     assert np.array_equal(parallel, serial)
+    assert np.array_equal(forced, serial)
     assert np.array_equal(alone[0], serial[5])
 
 
@@ -179,9 +204,7 @@ def test_parallel_kernels_run_on_numbas_work_queue() -> None:
     # OpenMP's spinning workers would take the core a server's event loop needs (see fused_lstm).
     model = lstm_model().eval()
     batch = generate(SIX_B, 300, make_generator(11))
-    frozen = model.inference_kernel(torch.device("cpu"))
-    assert frozen is not None
-    frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=2)
+    states_by(fused_lstm._final_states_parallel, model, batch.tokens, batch.lengths)
     assert numba.threading_layer() == "workqueue"
 
 
@@ -204,3 +227,38 @@ def test_flat_clipping_equals_torchs(max_norm: float) -> None:
     norm = flat.clip_gradient_norm(max_norm)
     assert norm == pytest.approx(float(expected.norm()), rel=1e-6)
     assert torch.allclose(flat.vector.grad, reference.grad, rtol=1e-6, atol=0)
+
+
+FAST_MATH_FLAG = re.compile(r"= (?:fadd|fmul|fsub|fdiv|fcmp) (?:fast|reassoc|contract|nnan|ninf|nsz|arcp|afn)\b")
+
+
+INFERENCE_KERNELS = [
+    fused_lstm._probabilities_serial,
+    fused_lstm._probabilities_parallel,
+    fused_lstm._final_states_serial,
+    fused_lstm._final_states_parallel,
+]
+
+
+@pytest.mark.parametrize("kernel", INFERENCE_KERNELS, ids=lambda kernel: kernel.__name__)
+def test_inference_kernels_are_compiled_without_fast_math(kernel: Any) -> None:
+    # The reason the serving kernels are exact on every CPU: with no reassociation and no contraction into fused
+    # multiply-adds, vectorising or threading a loop cannot change a single rounding (fast-math copies of the
+    # serial and parallel kernels rounded differently on an AVX-512 CPU).
+    assert not kernel.targetoptions["fastmath"]
+
+
+def test_strict_arithmetic_reaches_the_inlined_helpers() -> None:
+    # The helpers (_step, _tanh, ...) are declared fast-math for training and inlined everywhere; inlined, they
+    # must take the strict flags of the serving kernel that calls them. Read the IR of a copy compiled now (the
+    # cached one keeps no IR).
+    kernel = fused_lstm._probabilities_serial
+    options = {name: value for name, value in kernel.targetoptions.items() if name not in ("cache", "nopython")}
+    fresh = numba.njit(**options)(kernel.py_func)
+    table, recurrent = np.zeros((8, 64), np.float32), np.zeros((16, 64), np.float32)
+    head_w, head_b = np.zeros((8, 16), np.float32), np.zeros(8, np.float32)
+    tokens, lengths = np.zeros((2, 3), np.int64), np.full(2, 3, np.int64)
+    fresh(table, recurrent, head_w, head_b, tokens, lengths, np.empty((2, 8)))
+    (ir,) = fresh.inspect_llvm().values()
+    assert re.search(r"= (?:fadd|fmul) ", ir), "no floating-point arithmetic found: the check would be empty"
+    assert not FAST_MATH_FLAG.search(ir), FAST_MATH_FLAG.search(ir)
