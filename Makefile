@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup test lint typecheck pytest run migrate bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU build on disk (or the CPU wheel index) instead of a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0 || \
 	  $(BIN)/pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# Everything: the client (base), the server and trainer, the PostgreSQL driver, the test and lint tools.
+	$(BIN)/pip install --quiet -e '.[server,postgres,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)

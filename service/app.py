@@ -30,7 +30,8 @@ from service.middleware import ServiceMiddleware
 from service.routes import classify, curves, generate, health, metrics, models, page, train
 from service.routes.health import package_version
 from service.settings import ServiceSettings
-from training.registry import JobInfo, Registry
+from training.registry import JobInfo
+from training.registry.opening import open_registry
 
 logger = logging.getLogger("service.app")
 
@@ -51,8 +52,9 @@ async def _refresh_loop(pool: InferencePool, interval_s: float) -> None:
 
 async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
     settings = state.settings
-    registry = Registry(settings.database_url)
-    await asyncio.to_thread(registry.ensure_migrated)  # SchemaNotMigrated says what to run
+    # The embedded default is migrated on first use; a configured database that is behind raises
+    # SchemaNotMigrated, which says what to run.
+    registry = await asyncio.to_thread(open_registry, settings)
     state.registry = registry
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)

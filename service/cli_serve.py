@@ -17,24 +17,22 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: TEMPORAL_ORDER_PORT or 8000).")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    migrate: Annotated[
+        bool,
+        typer.Option("--migrate", help="Migrate a configured registry first (the default one under var/ always is)."),
+    ] = False,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
     import uvicorn
 
     from service.app import create_server_app
     from service.settings import ServiceSettings
-    from training.registry import Registry, SchemaNotMigrated
+    from training.cli.registry_commands import open_command_registry
 
     overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     settings = ServiceSettings(**overrides)
-    registry = Registry(settings.database_url)
-    try:
-        registry.ensure_migrated()
-    except SchemaNotMigrated as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        registry.close()
+    # Migrates the embedded default (or, with --migrate, the configured database) before the app starts.
+    open_command_registry(settings, migrate=migrate).close()
     uvicorn.run(
         create_server_app(settings),
         host=settings.host,

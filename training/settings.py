@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     device: str = "auto"
 
+    @property
+    def database_url_is_default(self) -> bool:
+        """No URL was configured: the registry is the embedded SQLite file, created and migrated on first use."""
+        return "database_url" not in self.model_fields_set
+
     @field_validator("database_url")
     @classmethod
     def _parseable_url(cls, value: str) -> str:

@@ -82,6 +82,10 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
     record: Annotated[bool, typer.Option(help="Record every trial in the registry.")] = True,
     activate: Annotated[bool, typer.Option(help="Activate the best trial per architecture.")] = True,
+    migrate: Annotated[
+        bool,
+        typer.Option("--migrate", help="Migrate a configured registry first (the default one under var/ always is)."),
+    ] = False,
 ) -> None:
     """Train and test architectures with the paper's protocol; record every trial in the registry."""
     from training.evaluate import summarize
@@ -97,7 +101,7 @@ def train(
         "batch_size": batch_size,
         "grad_clip": grad_clip,
     }
-    registry = _open_registry() if record else None
+    registry = _open_registry(migrate=migrate) if record else None
     try:
         with TrialProgressBars() as bars:
             results = run_architectures(
@@ -132,15 +136,10 @@ def train(
         _print_summaries(documents)
 
 
-def _open_registry() -> Any:
-    from training.registry import Registry, RegistryError
+def _open_registry(*, migrate: bool = False) -> Any:
+    from training.cli.registry_commands import open_command_registry
 
-    registry = Registry()
-    try:
-        registry.ensure_migrated()
-    except RegistryError as error:
-        raise fail(str(error)) from None
-    return registry
+    return open_command_registry(migrate=migrate)
 
 
 def _print_summaries(documents: list[dict[str, Any]]) -> None:

@@ -15,10 +15,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from training.models import ARCHITECTURES
 from training.registry import Registry, RegistryError, VersionInfo
+from training.registry.opening import open_registry
+from training.settings import Settings, get_settings
 
 db_app = typer.Typer(help="Migrate the registry database (Alembic).", no_args_is_help=True)
 
@@ -28,23 +31,56 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's own message, first line only (psycopg adds hints on further lines)."""
+    reason = str(getattr(error, "orig", None) or error).strip()
+    return reason.splitlines()[0] if reason else type(error).__name__
+
+
+def _display(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_command_registry(settings: Settings | None = None, *, migrate: bool = False) -> Registry:
+    """The registry of `settings` (default: the environment's), at the migrations' head, for a command; its errors
+    become one line and exit status 1.
+
+    The embedded default is created and migrated on first use (one line on stderr says so); a configured URL
+    is migrated only with `migrate` (a command's --migrate), else the command stops naming `db upgrade`.
+    """
+    if settings is None:
+        try:
+            settings = get_settings()
+        except ValueError as error:
+            raise _fail(f"cannot open the registry: {error}") from None
+    try:
+        return open_registry(settings, migrate=migrate, announce=lambda line: typer.echo(line, err=True))
+    except RegistryError as error:
+        raise _fail(str(error)) from None
+    except SQLAlchemyError as error:
+        raise _fail(f"cannot open the registry {_display(settings.database_url)}: {_reason(error)}") from None
+
+
 @contextmanager
 def _registry(*, migrated: bool = True) -> Iterator[Registry]:
-    """The registry from settings; its errors become a one-line message and exit status 1."""
+    """The registry from settings (`migrated`: at head, see `open_command_registry`); its errors become a
+    one-line message and exit status 1."""
+    if migrated:
+        registry = open_command_registry()
+    else:
+        try:
+            registry = Registry()
+        except RegistryError as error:
+            raise _fail(str(error)) from None
+        except (ValueError, SQLAlchemyError) as error:
+            raise _fail(f"cannot open the registry: {error}") from None
     try:
-        registry = Registry()
-    except (ValueError, SQLAlchemyError) as error:
-        raise _fail(f"cannot open the registry: {error}") from None
-    try:
-        if migrated:
-            registry.ensure_migrated()
         yield registry
     except RegistryError as error:
         raise _fail(str(error)) from None
     except SQLAlchemyError as error:
         # Database trouble (unreachable server, unwritable file) is the user's to fix, not a traceback.
-        reason = getattr(error, "orig", None) or error
-        raise _fail(f"registry {registry.display_url}: {reason}") from None
+        raise _fail(f"registry {registry.display_url}: {_reason(error)}") from None
     finally:
         registry.close()
 

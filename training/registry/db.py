@@ -1,5 +1,5 @@
-"""Engines for the registry. SQLite gets WAL, foreign keys and a busy timeout on every connection; any other
-URL (PostgreSQL) is used as SQLAlchemy gives it.
+"""Engines for the registry. SQLite gets WAL, foreign keys and a busy timeout on every connection; a plain
+`postgresql://` URL gets the psycopg 3 driver (the `postgres` extra); any other URL is used as SQLAlchemy gives it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+
+from training.registry.records import MissingDatabaseDriver
 
 # How long a SQLite connection waits for another process's write lock before failing: a training job commits
 # a whole run (a few MB of checkpoints) in one transaction, which takes far less than this.
@@ -37,15 +39,42 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for `url`; for a SQLite file, its directory is created first."""
+# The driver SQLAlchemy picks for a URL that names none would be psycopg2; the `postgres` extra installs psycopg 3.
+_DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg"}
+# What to install for a backend's missing driver.
+_DRIVER_EXTRAS = {"postgresql": "pip install 'temporal-order[postgres]'"}
+
+
+def with_default_driver(url: str | URL) -> URL:
+    """`url` with the driver this project installs where the URL names none (`postgresql://` → psycopg 3)."""
     parsed = make_url(url)
+    return parsed.set(drivername=_DEFAULT_DRIVERS.get(parsed.drivername, parsed.drivername))
+
+
+def _create(url: URL, **kwargs: Any) -> Engine:
+    try:
+        return create_engine(url, **kwargs)
+    except ImportError as error:  # SQLAlchemy imports the driver when the engine is made
+        backend = url.get_backend_name()
+        fix = _DRIVER_EXTRAS.get(backend, f"install the Python driver for {backend}")
+        shown = url.render_as_string(hide_password=True)
+        raise MissingDatabaseDriver(
+            f"registry {shown}: its database driver is not installed ({error.name or error}): {fix}"
+        ) from None
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for `url`; for a SQLite file, its directory is created first.
+
+    Raises `MissingDatabaseDriver` when the URL's driver is not installed.
+    """
+    parsed = with_default_driver(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(parsed, **kwargs)
+        return _create(parsed, **kwargs)
     path = _sqlite_file(parsed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, **kwargs)
+    engine = _create(parsed, **kwargs)
     event.listen(engine, "connect", _on_sqlite_connect)
     return engine

@@ -25,6 +25,10 @@ class SchemaNotMigrated(RegistryError):
     pass
 
 
+class MissingDatabaseDriver(RegistryError):
+    """The URL names a database whose Python driver is not installed (PostgreSQL without the `postgres` extra)."""
+
+
 class VersionNotFound(RegistryError):
     pass
 
