@@ -60,9 +60,7 @@ def test_the_service_settings_default_is_migrated_too(default_settings: Path) ->
     assert _revision(f"sqlite:///{default_settings}") == HEAD
 
 
-def test_a_configured_url_is_refused_until_migrated_on_purpose(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_configured_url_is_refused_until_migrated_on_purpose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", url)
     get_settings.cache_clear()
@@ -73,11 +71,8 @@ def test_a_configured_url_is_refused_until_migrated_on_purpose(
         assert _revision(url) is None  # refusing changed nothing
 
         # `train --migrate` migrates it on purpose, says so, and records the trial.
-        trained = runner.invoke(
-            app,
-            ["train", "--arch", "rnn", "--trials", "1", "--max-sequences", "32", "--n-test", "8", "--workers", "1"]
-            + ["--migrate", "--json"],
-        )
+        tiny = ["--arch", "rnn", "--trials", "1", "--max-sequences", "32", "--n-test", "8", "--workers", "1"]
+        trained = runner.invoke(app, ["train", *tiny, "--migrate", "--json"])
         assert trained.exit_code == 0, trained.output
         assert f"created registry {url} (schema revision {HEAD})" in trained.output
         assert _revision(url) == HEAD
