@@ -87,8 +87,14 @@ def test_cancel_a_running_and_a_queued_job(server_factory: Any, tmp_path: Path) 
         assert client.delete(f"/train/{running['id']}").status_code == 200
         final = wait_for(lambda: (j := job(client, running["id"])).status != "running" and j, timeout=60)
         assert final.status == "cancelled" and final.finished_at is not None
+        # The training process stopped itself on the request; the parent's fallback (terminating a process
+        # that ignores it) would say "the training process ended with exit code ...".
+        assert final.error == "cancelled on request"
         again = client.delete(f"/train/{running['id']}")
         assert again.status_code == 409 and "already ended" in again.json()["message"]
+        # Neither job recorded a version of what it trained; the served lstm is untouched.
+        trained = client.get("/models/attn_rnn_seed").json()
+        assert trained["active_version"] is None and trained["versions"] == []
         assert client.get("/models/lstm").json()["active_version"] == 1
 
 

@@ -16,6 +16,7 @@ from training.criterion import (
     PAPER_TOLERANCE,
     StoppingCriterion,
     argmax_correct,
+    judge_batch,
     paper_correct,
     sequence_errors,
 )
@@ -82,6 +83,41 @@ def test_paper_rule_implies_argmax_and_bounds_the_error(logits: list[float], lab
         assert bool(argmax_correct(p, labels)[0])
     if error < 0.3**2:  # every unit's error is below sqrt(error) < 0.3
         assert bool(paper_correct(p, labels)[0])
+
+
+def test_judge_batch_is_the_paper_rule_the_training_loop_applies() -> None:
+    """`judge_batch` is what training calls: it must be the 0.3 rule, not argmax and not a looser tolerance."""
+    p = np.array(
+        [
+            [0.75, 0.25, 0.0, 0.0],  # label 0: every unit within 0.3 → correct, error 0.125
+            [0.65, 0.35, 0.0, 0.0],  # label 0: argmax right, 0.35 off → wrong
+            [0.6, 0.4, 0.0, 0.0],  # label 0: within 0.5 but not 0.3 → wrong
+            [0.1, 0.1, 0.75, 0.05],  # label 1: argmax wrong → wrong
+            [0.0, 0.0, 0.0, 1.0],  # label 3: exact
+        ],
+        dtype=np.float32,
+    )
+    labels = np.array([0, 0, 0, 1, 3])
+    correct, errors = judge_batch(p, labels)
+    assert correct.tolist() == [True, False, False, False, True]
+    assert errors == pytest.approx([0.125, 0.245, 0.32, 1.385, 0.0], abs=1e-6)
+    assert p[0, 0] == np.float32(0.75), "the caller's probabilities are left alone"
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    logits=st.lists(st.lists(st.floats(-8, 8), min_size=8, max_size=8), min_size=1, max_size=16),
+    labels=st.lists(st.integers(0, 7), min_size=16, max_size=16),
+    tolerance=st.sampled_from([PAPER_TOLERANCE, 0.1, 0.5]),
+)
+def test_judge_batch_agrees_with_the_tensor_rules(
+    logits: list[list[float]], labels: list[int], tolerance: float
+) -> None:
+    p = torch.tensor(logits, dtype=torch.float64).softmax(dim=1)
+    label_tensor = torch.tensor(labels[: len(logits)])
+    correct, errors = judge_batch(p.numpy(), label_tensor.numpy(), tolerance)
+    assert correct.tolist() == paper_correct(p, label_tensor, tolerance).tolist()
+    assert np.allclose(errors, sequence_errors(p, label_tensor).numpy(), rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------- the stopping criterion

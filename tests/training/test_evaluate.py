@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+import training.train
 from training.evaluate import N_TEST, TrialOutcome, evaluate, summarize
 from training.models import SequenceClassifier, build_model, default_config
-from training.task import RELEVANT, TaskSpec, generate, get_task, make_generator
+from training.task import RELEVANT, Batch, SequenceStream, TaskSpec, get_task
+from training.train import TrainConfig, train_trial
 
 
 class RuleModel(SequenceClassifier):
@@ -102,9 +104,40 @@ def test_test_stream_is_fixed_per_seed_and_apart_from_training() -> None:
 
     assert torch.equal(test_tokens(3), test_tokens(3))
     assert not torch.equal(test_tokens(3), test_tokens(4))
-    # No test sequence of seed 3 comes from the training stream of seed 3.
-    training = {tuple(row) for row in generate(SIX_B, 1500, make_generator(3)).tokens.tolist()}
-    assert training.isdisjoint(tuple(row) for row in test_tokens(3).tolist())
+
+
+class Drawn(Exception):
+    """Stops a trial once its first training batch has been drawn."""
+
+
+def first_training_batch(monkeypatch: pytest.MonkeyPatch, seed: int, n: int) -> Batch:
+    """The first `n` training sequences that `train_trial` itself draws for trial `seed`."""
+    drawn: list[Batch] = []
+
+    class RecordingStream(SequenceStream):
+        def take(self, n: int) -> Batch:
+            drawn.append(super().take(n))
+            raise Drawn
+
+    monkeypatch.setattr(training.train, "SequenceStream", RecordingStream)
+    with pytest.raises(Drawn):
+        train_trial(SIX_B, arch="rnn", train_config=TrainConfig(batch_size=n, max_sequences=n), seed=seed)
+    return drawn[0]
+
+
+def test_a_trials_test_set_shares_no_draws_with_any_nearby_trials_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial 3's test sequences are not its own training stream, nor that of trials 0-7 (an offset of 0 or 1
+    would make them so): no sequence in common, and sequence lengths that agree position by position no
+    more often than chance (1 in 11), as two independent streams do."""
+    from training.evaluate import test_batches  # imported here: pytest would collect it as a test
+
+    test = next(iter(test_batches(SIX_B, seed=3, n_test=1000)))
+    test_rows = {tuple(row) for row in test.tokens.tolist()}
+    for seed in range(8):
+        training = first_training_batch(monkeypatch, seed, 1000)
+        assert test_rows.isdisjoint(tuple(row) for row in training.tokens.tolist()), seed
+        agreement = float((training.lengths == test.lengths).float().mean())
+        assert agreement < 0.2, (seed, agreement)
 
 
 def test_evaluate_puts_the_model_in_eval_mode() -> None:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import pytest
 import torch
+from torch import nn
 
+import training.train
 from training.criterion import CRITERION_WINDOW
 from training.evaluate import evaluate
-from training.models import ARCHITECTURES, LSTMConfig, build_model
+from training.models import ARCHITECTURES, LSTMConfig, SequenceClassifier, build_model
 from training.task import get_task
 from training.train import (
     DEFAULT_TRAIN_CONFIGS,
@@ -199,3 +202,79 @@ def test_the_kept_weights_are_the_ones_the_criterion_judged() -> None:
     result = train_trial(task, arch="lstm", train_config=config, seed=0)
     assert result.converged
     assert evaluate(result.model, task, seed=0, n_test=1000).wrong_argmax <= 5
+
+
+# ---------------------------------------------------------------- the criterion inside the loop
+
+
+class ScriptedClassifier(SequenceClassifier):
+    """Answers every training batch with probabilities chosen by the test, whatever its weight; its one weight
+    gets gradient 1 per batch, so each optimiser step is visible, and it remembers the weight each batch was
+    judged with."""
+
+    def __init__(self, answer: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.answer = answer
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.judged_weights: list[float] = []
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(lengths), 8)
+
+    def training_step(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
+        self.judged_weights.append(float(self.weight.detach()))
+        self.weight.grad = torch.ones(1)
+        return self.answer(labels), 0.0
+
+
+def answer(target: float, *, shaky_every: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Probability `target` on the right class and the rest on the next class; every `shaky_every`-th
+    sequence of a batch gets 0.6 and 0.4 instead: right by argmax and within 0.5, but not within 0.3."""
+
+    def respond(labels: torch.Tensor) -> torch.Tensor:
+        right = torch.full((len(labels),), target)
+        if shaky_every:
+            right[::shaky_every] = 0.6
+        one_hot = nn.functional.one_hot(labels, 8).float()
+        return one_hot * right.unsqueeze(1) + one_hot.roll(1, dims=1) * (1 - right).unsqueeze(1)
+
+    return respond
+
+
+def scripted_trial(
+    monkeypatch: pytest.MonkeyPatch, respond: Callable[[torch.Tensor], torch.Tensor], max_sequences: int
+) -> tuple[TrialResult, ScriptedClassifier]:
+    model = ScriptedClassifier(respond)
+    monkeypatch.setattr(training.train, "build_model", lambda config: model)
+    # Plain SGD with rate 1 and no clipping: each step moves the weight by exactly -1.
+    config = TrainConfig(
+        optimizer="sgd", learning_rate=1.0, grad_clip=None, batch_size=200, max_sequences=max_sequences
+    )
+    return train_trial(SHORT_6B, model_config=LSTMConfig(), train_config=config, seed=0), model
+
+
+def test_met_criterion_stops_training_before_the_judged_weights_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    result, model = scripted_trial(monkeypatch, answer(1.0), max_sequences=10_000)
+    assert result.converged and result.sequences_to_criterion == CRITERION_WINDOW
+    # Ten batches of 200 were judged; the nine before the criterion was met were followed by an update.
+    assert model.judged_weights == [-float(step) for step in range(10)]
+    assert float(model.weight.detach()) == model.judged_weights[-1], "an update after the criterion was met"
+
+
+def test_the_loop_judges_by_the_papers_03_rule_not_argmax(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every tenth sequence is right by argmax (and within 0.5) but 0.4 off: the paper's rule never passes
+    # a window, although the window's mean error (0.032) is far below 0.1.
+    result, _ = scripted_trial(monkeypatch, answer(1.0, shaky_every=10), max_sequences=4_000)
+    assert not result.converged and result.sequences_seen == 4_000
+    assert result.curve[-1].train_accuracy == pytest.approx(0.9)
+    assert result.curve[-1].train_error == pytest.approx(0.032)
+
+
+@pytest.mark.parametrize(("target", "converges"), [(0.8, True), (0.75, False)])
+def test_the_loop_needs_a_mean_error_below_01(monkeypatch: pytest.MonkeyPatch, target: float, converges: bool) -> None:
+    # Every sequence is within 0.3 of its target; the error per sequence is 0.08 (0.8) or 0.125 (0.75).
+    result, _ = scripted_trial(monkeypatch, answer(target), max_sequences=4_000)
+    assert result.converged == converges
+    assert result.sequences_seen == (CRITERION_WINDOW if converges else 4_000)
