@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -32,58 +31,90 @@ def failing_first_batch() -> Callable[[list[int]], list[int]]:
     return flaky
 
 
+async def one_loop_turn() -> None:
+    """Let every task that is ready run to its next await (a submit reaches the queue in one turn)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def test_concurrent_items_are_batched_and_answered_in_order() -> None:
     sizes: list[int] = []
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
 
     def double(items: list[int]) -> list[int]:
-        gate.wait(1)  # the first batch is held back so the others pile up behind it
+        entered.set()
+        gate.wait()  # the first batch is held back until the others have piled up behind it
         return [2 * item for item in items]
 
     async def scenario() -> list[int]:
         with ThreadPoolExecutor(1) as executor:
             batcher = MicroBatcher(double, executor=executor, max_size=16, on_batch=sizes.append)
-            tasks = [asyncio.create_task(batcher.submit(i)) for i in range(50)]
-            await asyncio.sleep(0.05)
+            first = asyncio.create_task(batcher.submit(0))
+            await asyncio.to_thread(entered.wait)
+            rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 50)]
+            await one_loop_turn()
             gate.set()
-            results = await asyncio.gather(*tasks)
+            results = await asyncio.gather(first, *rest)
             await batcher.close()
             return results
 
     assert _run(scenario()) == [2 * i for i in range(50)]
-    assert sum(sizes) == 50 and max(sizes) <= 16 and len(sizes) < 50
+    # The 49 that queued while the first ran go in batches of at most 16, in the order they came.
+    assert sizes == [1, 16, 16, 16, 1]
 
 
 def test_a_lone_request_waits_for_nobody() -> None:
-    async def scenario() -> float:
-        with ThreadPoolExecutor(1) as executor:
-            batcher = MicroBatcher(lambda items: items, executor=executor, max_size=64)
-            await batcher.submit(0)  # start-up
-            started = time.perf_counter()
-            await batcher.submit(1)
-            elapsed = time.perf_counter() - started
-            await batcher.close()
-            return elapsed
-
-    assert _run(scenario()) < 0.05
-
-
-def test_max_wait_fills_a_batch() -> None:
+    """No other request ever comes: the lone one is answered in a batch of its own, not held for company."""
     sizes: list[int] = []
 
-    async def scenario() -> None:
+    async def scenario() -> int:
         with ThreadPoolExecutor(1) as executor:
-            batcher = MicroBatcher(lambda items: items, executor=executor, max_wait_s=0.2, on_batch=sizes.append)
-
-            async def later(i: int) -> int:
-                await asyncio.sleep(0.02 * i)
-                return await batcher.submit(i)
-
-            await asyncio.gather(*(later(i) for i in range(4)))
+            batcher = MicroBatcher(lambda items: items, executor=executor, max_size=64, on_batch=sizes.append)
+            assert batcher.max_wait_s == 0
+            result = await asyncio.wait_for(batcher.submit(1), timeout=60)  # a hang fails instead of blocking
             await batcher.close()
+            return result
 
-    _run(scenario())
+    assert _run(scenario()) == 1
+    assert sizes == [1]
+
+
+def test_max_wait_holds_a_batch_open_until_it_is_full() -> None:
+    """Items arriving one loop turn apart, after the batch was started, still join it while `max_wait_s`
+    lasts; it closes as soon as it is full. (The wait is far longer than the test: nothing races a clock.)"""
+    sizes: list[int] = []
+
+    async def scenario() -> list[int]:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = MicroBatcher(
+                lambda items: items, executor=executor, max_size=4, max_wait_s=100.0, on_batch=sizes.append
+            )
+            tasks = []
+            for i in range(4):
+                tasks.append(asyncio.create_task(batcher.submit(i)))
+                await one_loop_turn()
+            results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+            await batcher.close()
+            return list(results)
+
+    assert _run(scenario()) == [0, 1, 2, 3]
     assert sizes == [4]
+
+
+def test_max_wait_ends_with_a_short_batch_when_nothing_more_comes() -> None:
+    sizes: list[int] = []
+
+    async def scenario() -> int:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = MicroBatcher(
+                lambda items: items, executor=executor, max_size=64, max_wait_s=0.01, on_batch=sizes.append
+            )
+            result = await asyncio.wait_for(batcher.submit(7), timeout=60)
+            await batcher.close()
+            return result
+
+    assert _run(scenario()) == 7
+    assert sizes == [1]
 
 
 def test_a_failing_batch_fails_its_waiters_and_the_next_one_succeeds() -> None:
@@ -101,14 +132,22 @@ def test_a_failing_batch_fails_its_waiters_and_the_next_one_succeeds() -> None:
 
 
 def test_close_fails_queued_waiters() -> None:
+    entered, gate = threading.Event(), threading.Event()
+
+    def held(items: list[int]) -> list[int]:
+        entered.set()
+        gate.wait()
+        return items
+
     async def scenario() -> None:
         with ThreadPoolExecutor(1) as executor:
-            batcher = MicroBatcher(lambda items: (time.sleep(0.2), items)[1], executor=executor, max_size=1)
+            batcher = MicroBatcher(held, executor=executor, max_size=1)
             tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
-            await asyncio.sleep(0.05)
+            await asyncio.to_thread(entered.wait)  # one item is running, two are queued
             await batcher.close()
+            gate.set()  # lets the executor's thread finish, so the executor can shut down
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            assert all(isinstance(outcome, BatcherClosed) for outcome in outcomes)
+            assert all(isinstance(outcome, BatcherClosed) for outcome in outcomes), outcomes
 
     _run(scenario())
 

@@ -1,15 +1,15 @@
 """A separate process that writes to a registry, for the concurrency tests.
 
-    python tests/training/registry/registry_worker.py write sqlite:///tmp/r.db 3.0   # seconds
+    python tests/training/registry/registry_worker.py write sqlite:///tmp/r.db 6   # runs
     python tests/training/registry/registry_worker.py write-forever sqlite:///tmp/r.db
 
 Each committed write prints `committed <versions>`; the tests read those lines to know what is durable.
+`write` waits after its first run for a line on stdin, so a reader can see the registry part-way.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 
 import torch
 
@@ -39,14 +39,15 @@ def _record(seed: int, hidden_size: int) -> TrialRecord:
     return TrialRecord(trial=trial, test=TestResult(n_test=3000, wrong_argmax=seed % 7, wrong_paper=seed % 11))
 
 
-def write(registry: Registry, seconds: float | None, hidden_size: int) -> None:
-    """Record two-trial runs until `seconds` have passed (None: until killed)."""
-    stop = None if seconds is None else time.monotonic() + seconds
+def write(registry: Registry, runs: int | None, hidden_size: int, *, pause_after_first: bool = False) -> None:
+    """Record `runs` two-trial runs (None: until killed)."""
     seed = 0
-    while stop is None or time.monotonic() < stop:
+    while runs is None or seed < 2 * runs:
         # Two trials per run: a kill between them must not leave half a run behind.
         run = registry.record_run("lstm", get_task("6b"), [_record(seed, hidden_size), _record(seed + 1, hidden_size)])
         print("committed", *run.version_numbers, flush=True)
+        if pause_after_first and seed == 0:
+            sys.stdin.readline()
         seed += 2
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> None:
     registry = Registry(url)
     try:
         if mode == "write":
-            write(registry, float(argv[2]), hidden_size=64)
+            write(registry, int(argv[2]), hidden_size=64, pause_after_first=True)
         elif mode == "write-forever":
             write(registry, None, hidden_size=int(argv[2]) if len(argv) > 2 else 256)
         else:

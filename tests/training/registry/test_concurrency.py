@@ -27,38 +27,50 @@ def _start(*args: str) -> subprocess.Popen[str]:
         [sys.executable, str(WORKER), *args],
         cwd=REPO_ROOT,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
+RUNS = 6
+
+
 def test_a_writer_and_a_reader_process_at_once(registry: Registry, db_url: str) -> None:
-    """The writer is a child process; this test process is the reader, as the service would be."""
-    writer = _start("write", db_url, "1.5")  # seconds of back-to-back writes
+    """The writer is a child process; this test process is the reader, as the service would be. The writer
+    pauses after its first run until the reader has seen it, then writes the rest while the reader reads."""
+    writer = _start("write", db_url, str(RUNS))
+    assert writer.stdout is not None and writer.stdin is not None
+    first = writer.stdout.readline()
+    assert first.split() == ["committed", "1", "2"], first + (writer.stderr.read() if writer.stderr else "")
     seen_counts: set[int] = set()
     loads = 0
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        finished = writer.poll() is not None
+
+    def read() -> None:
+        nonlocal loads
         versions = registry.versions("lstm")
         seen_counts.add(len(versions))
         if versions:
             loaded = registry.load_model("lstm", versions[0].version)
             loaded.model(torch.zeros(1, 5, 8), torch.tensor([5]))
             loads += 1
-        if finished:
-            break
-        time.sleep(0.02)  # leave the writer CPU to start and write: a test machine may have two cores
-    writer_out, writer_err = writer.communicate(timeout=30)
+
+    read()
+    assert seen_counts == {2}, "the reader sees the first run while the writer waits"
+    writer.stdin.write("go on\n")
+    writer.stdin.flush()
+    while writer.poll() is None:
+        read()
+    read()
+    writer_out, writer_err = writer.communicate(timeout=60)
 
     assert writer.returncode == 0, writer_err
-    runs = writer_out.count("committed")
-    assert runs >= 3
-    assert [v.version for v in registry.versions("lstm")] == list(range(2 * runs, 0, -1))
-    # The reader saw the registry grow while the writer wrote, and every count it saw was whole runs.
-    assert len(seen_counts - {0, 2 * runs}) >= 1 and loads >= 1
-    assert all(count % 2 == 0 for count in seen_counts)
+    assert first.count("committed") + writer_out.count("committed") == RUNS
+    assert [v.version for v in registry.versions("lstm")] == list(range(2 * RUNS, 0, -1))
+    # Every count the reader saw, before, during and after the writes, was whole runs.
+    assert {2, 2 * RUNS} <= seen_counts and loads >= 2
+    assert all(count % 2 == 0 for count in seen_counts), seen_counts
 
 
 def test_a_writer_killed_mid_write_leaves_a_sound_database(registry: Registry, db_url: str) -> None:
