@@ -248,7 +248,7 @@ def main() -> None:
             f"{s['std_wrong_paper']:<4.2f} {100 * s['mean_test_accuracy']:>8.2f}%"
         )
     paper = PAPER_FIGURES["6b"]
-    print(f"{'paper (LSTM)':<14} {'20 trials':>9} {'—':>12} {paper.sequences_to_criterion:>10,} {'≈2 of 2560':>14}")
+    print(f"{'paper, Table 9':<14} {'10 trials':>9} {'—':>12} {paper.sequences_to_criterion:>10,} {'2 of 2560':>14}")
     print()
     for name, value, met in checks:
         print(f"[{'PASS' if met else 'MISS'}] {name:<42} {value}")

@@ -71,7 +71,7 @@ def _fmt(value: float | int | None, spec: str = "") -> str:
 def classify(
     sequence: Annotated[str, typer.Argument(help="Symbols E a b c d X Y B, e.g. 'EabXcd…B'.")],
     arch: Annotated[
-        str | None, typer.Option(help="rnn, lstm, attn_rnn or attn_rnn_seed [default: the server's best].")
+        str | None, typer.Option(help="rnn, lstm, attn_rnn, attn_rnn_seed or lstm1997 [default: the server's best].")
     ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show which symbols decided the class.")] = False,
     url: UrlOption = None,

@@ -27,7 +27,7 @@ def attribution(
     # cuDNN's RNN backward refuses eval mode; the native kernels give the same numbers.
     with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
         inputs = one_hot(tokens).requires_grad_(True)  # (1, T, S)
-        log_probabilities = model(inputs, lengths).log_softmax(dim=1)  # (1, C)
+        log_probabilities = model.log_probabilities(model(inputs, lengths))  # (1, C)
         (gradient,) = torch.autograd.grad(log_probabilities[0, target], inputs)
     scores = (gradient * inputs).sum(dim=2)  # (1, T): the gradient at each step's actual symbol
     return scores[0, :length].detach().float().cpu().tolist(), "gradient_x_input"

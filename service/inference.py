@@ -269,7 +269,7 @@ class InferencePool:
             chunk_lengths = lengths[rows]
             chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
             logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device), threads)  # (B, C)
-            out[rows.numpy()] = logits.softmax(dim=1).cpu().double().numpy()  # MPS has no float64
+            out[rows.numpy()] = served.model.probabilities(logits).cpu().double().numpy()  # MPS has no float64
             start += size
         return out
 

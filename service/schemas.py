@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed"]
+Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997"]
 TaskName = Literal["6a", "6b"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})

@@ -71,6 +71,33 @@ class StoppingCriterion:
         self._next = (self._next + len(correct_values)) % self.window
         self._filled = min(self.window, self._filled + len(correct_values))
 
+    def update_until_met(self, correct: np.ndarray, errors: np.ndarray) -> int | None:
+        """Feed sequences in order and stop right after the first one with which the criterion is met: return
+        its index (the later ones are not fed), or None once all are fed without meeting it.
+
+        The same as `update` one sequence at a time with `met` after each, but `met` is only asked where the
+        window can hold no wrong sequence: `window` sequences in a row correct, counting those fed before.
+        """
+        correct_values = np.asarray(correct, dtype=bool).reshape(-1)
+        error_values = np.asarray(errors, dtype=np.float64).reshape(-1)
+        if correct_values.shape != error_values.shape:
+            raise ValueError("correct and errors must have the same length")
+        history = np.roll(self._correct, -self._next)[self.window - self._filled :]  # oldest first
+        wrong_before = np.flatnonzero(~history)
+        # Index (relative to this chunk) of the most recent wrong sequence, as if it came before the chunk.
+        last_wrong = (int(wrong_before[-1]) - len(history)) if len(wrong_before) else -self._filled - 1
+        indices = np.arange(len(correct_values))
+        latest = np.maximum.accumulate(np.where(correct_values, last_wrong, indices))
+        candidates = np.flatnonzero(indices - latest >= self.window)
+        fed = 0
+        for candidate in candidates:
+            self.update(correct_values[fed : candidate + 1], error_values[fed : candidate + 1])
+            fed = int(candidate) + 1
+            if self.met():
+                return int(candidate)
+        self.update(correct_values[fed:], error_values[fed:])
+        return None
+
     @property
     def mean_error(self) -> float:
         return float(self._errors[: self._filled].mean()) if self._filled else float("nan")

@@ -37,7 +37,7 @@ class TestResult:
 @torch.no_grad()
 def predict_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     model.eval()
-    return model.forward_tokens(tokens, lengths).softmax(dim=1)
+    return model.probabilities(model.forward_tokens(tokens, lengths))
 
 
 @torch.no_grad()
@@ -140,19 +140,25 @@ def summarize(outcomes: Sequence[TrialOutcome]) -> Summary:
 
 @dataclass(frozen=True)
 class PaperFigures:
-    """Hochreiter & Schmidhuber 1997, Table 11 (LSTM, averages over 20 trials)."""
+    """Hochreiter & Schmidhuber 1997, Table 9: means over `trials` trials (10 for 6b, 20 for 6a). "Wrong" is
+    the paper's 0.3 rule only (an output more than 0.3 from its target); the paper gives no argmax figure."""
 
     task: str
     sequences_to_criterion: int
     wrong_predictions: float
     n_test: int
     note: str
+    trials: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 PAPER_FIGURES: dict[str, PaperFigures] = {
-    "6b": PaperFigures("6b", 571_100, 2.0, 2560, "LSTM, 3 memory blocks of size 2, 308 weights, online SGD"),
-    "6a": PaperFigures("6a", 31_390, 1.0, 2560, "LSTM, online SGD"),
+    "6b": PaperFigures(
+        "6b", 571_100, 2.0, 2560, "LSTM, 3 blocks of 2 cells, 308 weights, on-line SGD; Table 9, mean of 10 trials", 10
+    ),
+    "6a": PaperFigures(
+        "6a", 31_390, 1.0, 2560, "LSTM, 2 blocks of 2 cells, 156 weights, on-line SGD; Table 9, mean of 20 trials", 20
+    ),
 }

@@ -86,7 +86,7 @@ def plan_trials(
     """Trial i of an architecture uses seed + i, so a report is reproducible trial by trial."""
     if trials < 1:
         raise ValueError("trials must be >= 1")
-    config = default_train_config(arch, **(overrides or {}))
+    config = default_train_config(arch, task, **(overrides or {}))
     return [TrialSpec(arch, i + 1, trials, seed + i, task.to_dict(), config.to_dict(), n_test) for i in range(trials)]
 
 

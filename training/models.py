@@ -1,4 +1,4 @@
-"""The four classifiers. Only `nn.Module`s and their frozen configs live here: no I/O, no arguments.
+"""The five classifiers. Only `nn.Module`s and their frozen configs live here: no I/O, no arguments.
 
 Every model maps one-hot inputs (B, T, S) and lengths (B,) to class logits (B, C). Steps at or past a
 sequence's length are never read, so a sequence gets the same output alone or inside any padded batch.
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training import fused_lstm
+from training import fused_lstm, lstm1997
 from training.task import N_SYMBOLS
 
 
@@ -68,9 +68,35 @@ class AttnRNNSeedConfig:
     n_classes: int = 8
 
 
-ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig
+@dataclass(frozen=True)
+class PaperLSTMConfig:
+    """The LSTM of Hochreiter & Schmidhuber (1997), section 5.6: blocks of 2 memory cells sharing an input and an
+    output gate, no forget gate, logistic output units on the cells only (training/lstm1997.py has the details).
+
+    `blocks` 0 means one block per relevant symbol of the task: 2 for 6a (156 weights), 3 for 6b (308).
+    """
+
+    arch: ClassVar[str] = "lstm1997"
+    blocks: int = 0
+    # Block j (1-based) starts with input gate bias j x this: -2, -4, -6 as in the paper.
+    input_gate_bias_step: float = -2.0
+    init_range: float = 0.1
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+    def __post_init__(self) -> None:
+        if self.blocks == 0:
+            # The task has 2^relevant classes; the paper gives each relevant symbol a block to store it in.
+            object.__setattr__(self, "blocks", max(1, self.n_classes.bit_length() - 1))
+        if self.blocks < 1:
+            raise ValueError(f"blocks must be >= 1 (or 0 for one per relevant symbol), got {self.blocks}")
+        if not self.init_range > 0:
+            raise ValueError("init_range must be positive")
+
+
+ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig | PaperLSTMConfig
 CONFIG_TYPES: dict[str, type[ModelConfig]] = {
-    cls.arch: cls for cls in (RNNConfig, LSTMConfig, AttnRNNConfig, AttnRNNSeedConfig)
+    cls.arch: cls for cls in (RNNConfig, LSTMConfig, AttnRNNConfig, AttnRNNSeedConfig, PaperLSTMConfig)
 }
 ARCHITECTURES: tuple[str, ...] = tuple(CONFIG_TYPES)
 
@@ -130,6 +156,25 @@ class SequenceClassifier(nn.Module):
         faster path for symbol ids than for general inputs override it; the result is the same function.
         `threads` caps the threads of a model's own kernel (see `runs_own_kernel`); None: torch's setting."""
         return self(one_hot(tokens), lengths)
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What the model's outputs (B, C) mean as class probabilities: a softmax over logits, unless the model
+        has output units of its own kind."""
+        return outputs.softmax(dim=1)
+
+    def log_probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.log_softmax(dim=1)
+
+    def select_gradient(self, gradient: str) -> None:
+        """Which gradient `training_step` and `online_learner` compute: "full" (backpropagation through time),
+        or "truncated" (the 1997 paper's, which only lstm1997 has)."""
+        if gradient != "full":
+            raise ValueError(f"{self.config.arch} learns by the full gradient only, not {gradient!r}")
+
+    def online_learner(self) -> lstm1997.OnlineLearner | None:
+        """A compiled learner that trains on-line (one update per sequence, plain gradient descent) much faster
+        than the generic loop can, or None when the model has none."""
+        return None
 
     def runs_own_kernel(self, device: torch.device) -> bool:
         """True when forward_tokens on `device` runs this project's kernel, whose threads `threads` sets, and
@@ -286,6 +331,106 @@ class SeedAttentionRNN(SequenceClassifier):
         return self._attend(inputs, lengths)[1]
 
 
+class PaperLSTM(SequenceClassifier):
+    """The network of section 5.6 and appendix A.1 (training/lstm1997.py: timing, truncation, the kernels).
+
+    Hidden units in order: 2b cells, b input gates, b output gates. Every hidden unit sees the one-hot input and
+    every hidden unit's previous activation (connectivity "F"), and has a bias; the output units see the cells.
+    Weights are float64: on-line learning adds millions of small updates.
+    """
+
+    config: PaperLSTMConfig
+
+    def __init__(self, config: PaperLSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        blocks = config.blocks
+        cells = 2 * blocks
+        units = 4 * blocks
+        r = config.init_range
+        f64 = torch.float64
+        self.hidden_weight = nn.Parameter(torch.empty(units, config.n_inputs + units, dtype=f64).uniform_(-r, r))
+        self.hidden_bias = nn.Parameter(torch.empty(units, dtype=f64).uniform_(-r, r))
+        self.output_weight = nn.Parameter(torch.empty(config.n_classes, cells, dtype=f64).uniform_(-r, r))
+        self.output_bias = nn.Parameter(torch.empty(config.n_classes, dtype=f64).uniform_(-r, r))
+        with torch.no_grad():
+            steps = torch.arange(1, blocks + 1, dtype=f64)
+            self.hidden_bias[cells : cells + blocks] = config.input_gate_bias_step * steps
+
+    @property
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (self.hidden_weight, self.hidden_bias, self.output_weight, self.output_bias)
+
+    def cell_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The cells' activations after every step: (B, T, S) → (B, T, 2b). Step t sees input t and the hidden
+        units' activations of step t-1 (equations 6-9 with the input units clamped one step ahead)."""
+        batch, steps, n_inputs = inputs.shape
+        blocks = self.config.blocks
+        cells = 2 * blocks
+        inputs = inputs.to(self.hidden_weight.dtype)
+        input_weight, recurrent_weight = self.hidden_weight[:, :n_inputs], self.hidden_weight[:, n_inputs:]
+        drive = inputs @ input_weight.T + self.hidden_bias  # (B, T, U)
+        previous = inputs.new_zeros(batch, 4 * blocks)  # (B, U): y = 0 before the first symbol
+        state = inputs.new_zeros(batch, cells)  # (B, 2b): s(0) = 0
+        outputs = []
+        for t in range(steps):
+            net = drive[:, t] + previous @ recurrent_weight.T  # (B, U)
+            squashed = torch.sigmoid(net)
+            input_gate = squashed[:, cells : cells + blocks].repeat_interleave(2, dim=1)  # (B, 2b)
+            output_gate = squashed[:, cells + blocks :].repeat_interleave(2, dim=1)  # (B, 2b)
+            state = state + input_gate * (4.0 * squashed[:, :cells] - 2.0)  # s += y_in g(net_c)
+            cell = output_gate * (2.0 * torch.sigmoid(state) - 1.0)  # y_c = y_out h(s)
+            previous = torch.cat([cell, squashed[:, cells:]], dim=1)
+            outputs.append(cell)
+        return torch.stack(outputs, dim=1)  # (B, T, 2b)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The output units' net inputs at each sequence's end (B, C); `probabilities` squashes them."""
+        final = last_step(self.cell_outputs(inputs), lengths)  # (B, 2b)
+        return final @ self.output_weight.T + self.output_bias  # (B, C)
+
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
+        if torch.is_grad_enabled() or tokens.device.type != "cpu":
+            return super().forward_tokens(tokens, lengths)
+        # The compiled forward pass: the same function as `forward`, without a graph.
+        return torch.from_numpy(lstm1997.output_nets(lstm1997.as_arrays(self.weights), tokens.numpy(), lengths.numpy()))
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        # One logistic unit per class, as in the paper: the values need not sum to 1.
+        return torch.sigmoid(outputs)
+
+    def log_probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return F.logsigmoid(outputs)
+
+    def training_step(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, float]:
+        """Mean over the batch of E/2 and its truncated gradient (appendix A.1); `use_full_gradient` swaps in the
+        full one. The outputs are the logistic units' activations."""
+        gradients, outputs, total = lstm1997.batch_gradient(
+            lstm1997.as_arrays(self.weights),
+            tokens.numpy(),
+            lengths.numpy(),
+            labels.numpy(),
+            truncated=not self.use_full_gradient,
+        )
+        batch = len(lengths)
+        for parameter, gradient in zip(self.weights, gradients, strict=True):
+            parameter.grad = torch.from_numpy(gradient / batch)
+        return torch.from_numpy(outputs), total / (2 * batch)
+
+    # The gradient is how the paper trains, not what the net is: the trainer chooses it (TrainConfig.gradient).
+    use_full_gradient: bool = False
+
+    def select_gradient(self, gradient: str) -> None:
+        if gradient not in ("full", "truncated"):
+            raise ValueError(f"gradient must be 'full' or 'truncated', got {gradient!r}")
+        self.use_full_gradient = gradient == "full"
+
+    def online_learner(self) -> lstm1997.OnlineLearner | None:
+        return lstm1997.OnlineLearner(self.weights, truncated=not self.use_full_gradient)
+
+
 def build_model(config: ModelConfig) -> SequenceClassifier:
     if isinstance(config, RNNConfig):
         return ElmanRNN(config)
@@ -293,6 +438,8 @@ def build_model(config: ModelConfig) -> SequenceClassifier:
         return LSTMClassifier(config)
     if isinstance(config, AttnRNNConfig):
         return AttentionRNN(config)
+    if isinstance(config, PaperLSTMConfig):
+        return PaperLSTM(config)
     return SeedAttentionRNN(config)
 
 

@@ -11,12 +11,19 @@ from pathlib import Path
 
 from training.evaluate import PAPER_FIGURES, Summary, TrialOutcome, summarize
 
-ARCH_COLOURS = {"rnn": "tab:blue", "lstm": "tab:orange", "attn_rnn": "tab:green", "attn_rnn_seed": "tab:gray"}
+ARCH_COLOURS = {
+    "rnn": "tab:blue",
+    "lstm": "tab:orange",
+    "attn_rnn": "tab:green",
+    "attn_rnn_seed": "tab:gray",
+    "lstm1997": "tab:red",
+}
 ARCH_TITLES = {
     "rnn": "RNN (IRNN: ReLU, identity recurrence)",
     "lstm": "LSTM (forget gate initialised open)",
     "attn_rnn": "GRU encoder + attention over its states",
     "attn_rnn_seed": "the seed's attention (one-hot keys and values)",
+    "lstm1997": "the paper's LSTM (1997: no forget gate, truncated gradient, on-line SGD)",
 }
 
 
@@ -59,9 +66,8 @@ def summary_table(results: Sequence[ArchResults]) -> str:
         paper = PAPER_FIGURES.get(task)
         if paper is not None:
             rows.append(
-                f"| paper, task {task} ({paper.note}) | 20 | — | — | {paper.sequences_to_criterion:,} "
-                f"| ≈{paper.wrong_predictions:g} of {paper.n_test} "
-                f"| ≈{paper.wrong_predictions:g} of {paper.n_test} | — |"
+                f"| paper, task {task} ({paper.note}) | {paper.trials} | — | — | {paper.sequences_to_criterion:,} "
+                f"| — (not reported) | {paper.wrong_predictions:g} of {paper.n_test} (mean) | — |"
             )
     return "\n".join(rows)
 

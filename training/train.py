@@ -22,10 +22,12 @@ from training.criterion import (
     judge_batch,
 )
 from training.flat_parameters import FlatParameters
+from training.lstm1997 import OnlineLearner
 from training.models import ModelConfig, SequenceClassifier, build_model, default_config
-from training.task import SequenceStream, TaskSpec, make_generator
+from training.task import Batch, SequenceStream, TaskSpec, make_generator
 
 Optimizer = Literal["adam", "sgd"]
+Gradient = Literal["full", "truncated"]
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,15 @@ class TrainConfig:
     # criterion's, never under `anneal_floor` of it: weights settle instead of oscillating near the goal.
     anneal: bool = False
     anneal_floor: float = 0.05
+    # "truncated": the gradient of the 1997 paper's appendix A.1 (lstm1997 only); "full": backpropagation
+    # through time, what every other architecture learns by.
+    gradient: Gradient = "full"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.gradient not in ("full", "truncated"):
+            raise ValueError(f"gradient must be 'full' or 'truncated', got {self.gradient!r}")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError("learning_rate must be a positive finite number")
         if self.batch_size < 1 or self.max_sequences < 1 or self.curve_every < 1:
@@ -69,12 +76,33 @@ DEFAULT_TRAIN_CONFIGS: dict[str, TrainConfig] = {
     "lstm": TrainConfig(learning_rate=1e-2, batch_size=16, anneal=True),
     "attn_rnn": TrainConfig(learning_rate=1e-2, batch_size=32),
     "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=30_000),
+    # The paper's recipe (section 5.6): on-line gradient descent, one update per sequence, no clipping, no
+    # annealing, the truncated gradient. Its learning rate depends on the task (PAPER_LEARNING_RATES).
+    "lstm1997": TrainConfig(
+        optimizer="sgd",
+        learning_rate=0.1,
+        batch_size=1,
+        grad_clip=None,
+        max_sequences=5_000_000,
+        gradient="truncated",
+    ),
 }
+# A grad_clip override of 0 turns clipping off (None as an override means "keep the default").
+NO_CLIPPING = 0.0
+# Section 5.6: "The learning rate is 0.5 (0.1) for Experiment 6a (6b)."
+PAPER_LEARNING_RATES: dict[str, float] = {"6a": 0.5, "6b": 0.1}
 
 
-def default_train_config(arch: str, **overrides: Any) -> TrainConfig:
+def default_train_config(arch: str, task: TaskSpec | None = None, **overrides: Any) -> TrainConfig:
+    """An architecture's defaults, the task's where the paper's recipe has one, then `overrides` (None: keep)."""
     base = DEFAULT_TRAIN_CONFIGS.get(arch, TrainConfig())
-    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    if arch == "lstm1997" and task is not None:
+        # A shortened variant ("6a/5") keeps its task's rate.
+        base = dataclasses.replace(base, learning_rate=PAPER_LEARNING_RATES.get(task.name.split("/")[0], 0.1))
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    if chosen.get("grad_clip") == NO_CLIPPING:
+        chosen["grad_clip"] = None
+    return dataclasses.replace(base, **chosen)
 
 
 @dataclass(frozen=True)
@@ -134,6 +162,36 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, learning_rate: float) ->
         group["lr"] = learning_rate
 
 
+# Sequences per call of a compiled on-line learner: progress and cancellation are seen between calls.
+ONLINE_CHUNK = 256
+
+
+def _plain_online_sgd(config: TrainConfig) -> bool:
+    """One plain gradient step per sequence and nothing else: what a compiled on-line learner does alone."""
+    return (
+        config.optimizer == "sgd"
+        and config.batch_size == 1
+        and config.momentum == 0
+        and config.grad_clip is None
+        and not config.anneal
+    )
+
+
+def _train_online_chunk(online: OnlineLearner, batch: Batch, criterion: StoppingCriterion, learning_rate: float) -> int:
+    """Train on `batch` one sequence at a time, judging each before its update; stop at the sequence with which
+    the criterion is met, keeping exactly the weights it was judged with. Returns the sequences consumed."""
+    before = online.snapshot()
+    outputs = online.train(batch.tokens, batch.lengths, batch.labels, learning_rate)
+    met_at = criterion.update_until_met(*judge_batch(outputs, batch.labels.numpy()))
+    if met_at is None:
+        return len(batch)
+    # The updates of the judged sequence and of those after it are taken back: replay only the ones before.
+    online.restore(before)
+    if met_at > 0:
+        online.train(batch.tokens[:met_at], batch.lengths[:met_at], batch.labels[:met_at], learning_rate)
+    return met_at + 1
+
+
 def train_trial(
     task: TaskSpec,
     *,
@@ -151,12 +209,15 @@ def train_trial(
         model_config = default_config(arch, n_classes=task.n_classes)
     if model_config.n_classes != task.n_classes:
         raise ValueError(f"model has {model_config.n_classes} classes, task {task.name} has {task.n_classes}")
-    config = train_config or default_train_config(model_config.arch)
+    config = train_config or default_train_config(model_config.arch, task)
     torch.manual_seed(seed)
     model = build_model(model_config)
+    model.select_gradient(config.gradient)
     # The optimizer and clipping see one vector; the model's parameters are views into it (same update).
     flat = FlatParameters(model)
     optimizer = make_optimizer([flat.vector], config)
+    # After FlatParameters: the learner updates the very storage the model's parameters now view.
+    online = model.online_learner() if _plain_online_sgd(config) else None
     data = SequenceStream(task, make_generator(seed))
     criterion = StoppingCriterion(config.criterion_window, config.criterion_error)
     curve: list[CurvePoint] = []
@@ -168,14 +229,19 @@ def train_trial(
     while seen < config.max_sequences:
         if should_stop is not None and should_stop():
             raise TrainingCancelled(f"stopped after {seen} sequences")
-        batch = data.take(min(config.batch_size, config.max_sequences - seen))
-        # The criterion judges the outputs the network gave before this batch's update, as online learning
-        # does. Once it is met, the update is skipped: the trial keeps exactly the weights that were judged.
-        probabilities, _ = model.training_step(batch.tokens, batch.lengths, batch.labels)
-        criterion.update(*judge_batch(probabilities.numpy(), batch.labels.numpy()))
-        seen += len(batch)
-        converged = criterion.met()
-        if not converged:
+        if online is not None:
+            batch = data.take(min(ONLINE_CHUNK, config.max_sequences - seen))
+            seen += _train_online_chunk(online, batch, criterion, config.learning_rate)
+            converged = criterion.met()
+        else:
+            batch = data.take(min(config.batch_size, config.max_sequences - seen))
+            # The criterion judges the outputs the network gave before this batch's update, as online learning
+            # does. Once it is met, the update is skipped: the trial keeps exactly the weights that were judged.
+            probabilities, _ = model.training_step(batch.tokens, batch.lengths, batch.labels)
+            criterion.update(*judge_batch(probabilities.numpy(), batch.labels.numpy()))
+            seen += len(batch)
+            converged = criterion.met()
+        if not converged and online is None:
             flat.gather_gradients()
             if config.grad_clip is not None:
                 flat.clip_gradient_norm(config.grad_clip)

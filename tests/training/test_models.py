@@ -81,7 +81,7 @@ def mixed_batch(seed: int) -> list[list[int]]:
 
 
 def test_architectures() -> None:
-    assert ARCHITECTURES == ("rnn", "lstm", "attn_rnn", "attn_rnn_seed")
+    assert ARCHITECTURES == ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997")
 
 
 @pytest.mark.parametrize(

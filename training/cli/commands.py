@@ -24,6 +24,7 @@ class ArchChoice(StrEnum):
     lstm = "lstm"
     attn_rnn = "attn_rnn"
     attn_rnn_seed = "attn_rnn_seed"
+    lstm1997 = "lstm1997"
     all = "all"
 
 
@@ -35,6 +36,11 @@ class TaskChoice(StrEnum):
 class OptimizerChoice(StrEnum):
     adam = "adam"
     sgd = "sgd"
+
+
+class GradientChoice(StrEnum):
+    full = "full"
+    truncated = "truncated"
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -73,10 +79,30 @@ def train(
         int | None,
         typer.Option(min=1, help="Budget of training sequences per trial (default per architecture)."),
     ] = None,
-    optimizer: Annotated[OptimizerChoice | None, typer.Option(help="adam (default) or sgd (paper).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(min=0.0, help="Learning rate.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Sequences per update.")] = None,
-    grad_clip: Annotated[float | None, typer.Option(min=0.0, help="Gradient norm clip.")] = None,
+    optimizer: Annotated[
+        OptimizerChoice | None, typer.Option(help="adam or sgd [default: per architecture; sgd for lstm1997].")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(min=0.0, help="Learning rate [default: per architecture and task].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Sequences per update (1: on-line).")] = None,
+    grad_clip: Annotated[float | None, typer.Option(min=0.0, help="Gradient norm clip; 0 turns clipping off.")] = None,
+    momentum: Annotated[float | None, typer.Option(min=0.0, help="SGD momentum.")] = None,
+    anneal: Annotated[
+        bool | None,
+        typer.Option("--anneal/--no-anneal", help="Scale the learning rate down near the criterion."),
+    ] = None,
+    anneal_floor: Annotated[float | None, typer.Option(min=0.0, help="Smallest annealing factor.")] = None,
+    gradient: Annotated[
+        GradientChoice | None,
+        typer.Option(help="full (backprop through time) or truncated (the 1997 paper's; lstm1997 only)."),
+    ] = None,
+    criterion_window: Annotated[
+        int | None, typer.Option(min=1, help="Stopping criterion: recent sequences all correct [2000].")
+    ] = None,
+    criterion_error: Annotated[
+        float | None, typer.Option(min=0.0, help="Stopping criterion: their mean error below this [0.1].")
+    ] = None,
     n_test: Annotated[int, typer.Option(min=1, help="Fresh test sequences per trial.")] = 3000,
     workers: Annotated[int, typer.Option(min=1, help="Trials run in this many processes.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
@@ -100,6 +126,12 @@ def train(
         "learning_rate": learning_rate,
         "batch_size": batch_size,
         "grad_clip": grad_clip,
+        "momentum": momentum,
+        "anneal": anneal,
+        "anneal_floor": anneal_floor,
+        "gradient": gradient.value if gradient else None,
+        "criterion_window": criterion_window,
+        "criterion_error": criterion_error,
     }
     registry = _open_registry(migrate=migrate) if record else None
     try:

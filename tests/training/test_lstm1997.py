@@ -1,0 +1,237 @@
+"""The paper's own network (`lstm1997`): its size, its initialisation, its two gradients against finite
+differences of an independent NumPy model, and its on-line learner against the generic training loop."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from training import lstm1997
+from training.criterion import StoppingCriterion
+from training.evaluate import evaluate
+from training.models import PaperLSTM, PaperLSTMConfig, build_model, one_hot, parameter_count
+from training.task import TaskSpec, generate, get_task, make_generator
+from training.train import TrainConfig, default_train_config, train_trial
+
+Arrays = list[np.ndarray]
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _model(task: str, seed: int = 0) -> PaperLSTM:
+    torch.manual_seed(seed)
+    model = build_model(PaperLSTMConfig(n_classes=get_task(task).n_classes))
+    assert isinstance(model, PaperLSTM)
+    return model
+
+
+@pytest.mark.parametrize(("task", "weights", "blocks"), [("6a", 156, 2), ("6b", 308, 3)])
+def test_weight_count_is_the_papers(task: str, weights: int, blocks: int) -> None:
+    model = _model(task)
+    assert model.config.blocks == blocks
+    assert parameter_count(model) == weights
+
+
+@pytest.mark.parametrize("task", ["6a", "6b"])
+def test_initialisation_rules(task: str) -> None:
+    model = _model(task, seed=3)
+    blocks = model.config.blocks
+    cells = 2 * blocks
+    input_gate_biases = model.hidden_bias[cells : cells + blocks].tolist()
+    assert input_gate_biases == [-2.0, -4.0, -6.0][:blocks]
+    everything_else = torch.cat(
+        [
+            model.hidden_weight.flatten(),
+            model.hidden_bias[:cells],
+            model.hidden_bias[cells + blocks :],  # output gate biases: random like every weight
+            model.output_weight.flatten(),
+            model.output_bias,
+        ]
+    )
+    everything_else = everything_else.detach()
+    assert float(everything_else.abs().max()) <= 0.1
+    # Uniform over the interval, not a constant: both ends of it are reached closely.
+    assert float(everything_else.min()) < -0.09 and float(everything_else.max()) > 0.09
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+# ---- an independent NumPy model of equations 3-9, to check the kernels against ----------------------------
+
+
+def _logistic(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+def _half_error(
+    weights: Arrays, tokens: np.ndarray, label: int, frozen: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """E/2 at the sequence end and every step's hidden activations. With `frozen`, the recurrent inputs are
+    those activations (of an unperturbed run) instead of the run's own: the truncated system."""
+    hidden_weight, hidden_bias, output_weight, output_bias = weights
+    units = hidden_bias.shape[0]
+    blocks, cells, symbols = units // 4, units // 2, hidden_weight.shape[1] - units
+    previous = np.zeros(units)
+    state = np.zeros(cells)
+    history = [previous]
+    for t, symbol in enumerate(tokens):
+        recurrent = previous if frozen is None else frozen[t]
+        net = hidden_bias + hidden_weight[:, symbol] + hidden_weight[:, symbols:] @ recurrent
+        squashed = _logistic(net)
+        input_gate = np.repeat(squashed[cells : cells + blocks], 2)
+        output_gate = np.repeat(squashed[cells + blocks :], 2)
+        state = state + input_gate * (4.0 * squashed[:cells] - 2.0)  # g in [-2, 2]
+        cell = output_gate * (2.0 * _logistic(state) - 1.0)  # h in [-1, 1]
+        previous = np.concatenate([cell, squashed[cells:]])
+        history.append(previous)
+    outputs = _logistic(output_bias + output_weight @ previous[:cells])
+    target = np.zeros(len(output_bias))
+    target[label] = 1.0
+    return 0.5 * float(((target - outputs) ** 2).sum()), np.array(history)
+
+
+def _finite_differences(function: Callable[[Arrays], float], weights: Arrays, step: float = 1e-6) -> Arrays:
+    gradients = []
+    for which, array in enumerate(weights):
+        gradient = np.zeros_like(array)
+        for index in np.ndindex(array.shape):
+            for sign in (1.0, -1.0):
+                shifted = [w.copy() for w in weights]
+                shifted[which][index] += sign * step
+                gradient[index] += sign * function(shifted) / (2 * step)
+        gradients.append(gradient)
+    return gradients
+
+
+@pytest.fixture(scope="module")
+def sequence() -> tuple[Arrays, np.ndarray, int]:
+    """Large random weights, so every term of the gradient matters, and a short 6b-like sequence."""
+    model = _model("6b", seed=1)
+    generator = np.random.default_rng(0)
+    weights = [generator.uniform(-1.0, 1.0, size=p.shape) for p in model.weights]
+    batch = generate(get_task("6b").shortened(5), 1, make_generator(2))
+    tokens = batch.tokens[0, : int(batch.lengths[0])].numpy()
+    return weights, tokens, int(batch.labels[0])
+
+
+def _kernel_gradient(weights: Arrays, tokens: np.ndarray, label: int, *, truncated: bool) -> Arrays:
+    gradients, _, _ = lstm1997.batch_gradient(
+        (weights[0], weights[1], weights[2], weights[3]),
+        tokens[None, :],
+        np.array([len(tokens)]),
+        np.array([label]),
+        truncated=truncated,
+    )
+    return list(gradients)
+
+
+def _assert_close(got: Arrays, want: Arrays) -> None:
+    scale = max(float(np.abs(w).max()) for w in want)
+    for g, w in zip(got, want, strict=True):
+        assert np.abs(g - w).max() < 1e-6 * max(scale, 1.0)
+
+
+def test_truncated_gradient_is_the_gradient_of_the_truncated_system(sequence: tuple[Arrays, np.ndarray, int]) -> None:
+    weights, tokens, label = sequence
+    _, frozen = _half_error(weights, tokens, label)
+    numeric = _finite_differences(lambda w: _half_error(w, tokens, label, frozen[:-1])[0], weights)
+    _assert_close(_kernel_gradient(weights, tokens, label, truncated=True), numeric)
+
+
+def test_full_gradient_is_the_gradient_of_the_real_system(sequence: tuple[Arrays, np.ndarray, int]) -> None:
+    weights, tokens, label = sequence
+    numeric = _finite_differences(lambda w: _half_error(w, tokens, label)[0], weights)
+    _assert_close(_kernel_gradient(weights, tokens, label, truncated=False), numeric)
+    # And the truncation really drops something: the two gradients differ.
+    truncated = _kernel_gradient(weights, tokens, label, truncated=True)
+    assert max(float(np.abs(t - n).max()) for t, n in zip(truncated, numeric, strict=True)) > 1e-3
+
+
+def test_torch_forward_kernel_and_numpy_model_agree() -> None:
+    model = _model("6b", seed=4)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-1.0, 1.0)
+    batch = generate(get_task("6b"), 16, make_generator(5))
+    with torch.no_grad():
+        graph = model.probabilities(model(one_hot(batch.tokens), batch.lengths))
+        compiled = model.probabilities(model.forward_tokens(batch.tokens, batch.lengths))
+        alone = model.probabilities(model.forward_tokens(batch.tokens[3:4], batch.lengths[3:4]))
+    assert torch.allclose(graph, compiled, atol=1e-12, rtol=0)
+    assert torch.equal(alone[0], compiled[3])
+    weights = [p.detach().numpy() for p in model.weights]
+    tokens = batch.tokens[3, : int(batch.lengths[3])].numpy()
+    half_error, _ = _half_error(weights, tokens, int(batch.labels[3]))
+    target = torch.nn.functional.one_hot(batch.labels[3], 8).double()
+    assert abs(0.5 * float(((compiled[3] - target) ** 2).sum()) - half_error) < 1e-12
+
+
+# ---- training ---------------------------------------------------------------------------------------------
+
+
+def test_default_training_settings_are_the_papers() -> None:
+    for task, rate in (("6a", 0.5), ("6b", 0.1)):
+        config = default_train_config("lstm1997", get_task(task))
+        assert (config.optimizer, config.learning_rate, config.batch_size) == ("sgd", rate, 1)
+        assert config.grad_clip is None and not config.anneal and config.momentum == 0
+        assert config.gradient == "truncated" and config.max_sequences == 5_000_000
+    # An explicit choice still wins over the task's rate.
+    assert default_train_config("lstm1997", get_task("6a"), learning_rate=0.2).learning_rate == 0.2
+
+
+def test_only_lstm1997_has_the_truncated_gradient() -> None:
+    with pytest.raises(ValueError, match="full gradient only"):
+        train_trial(get_task("6b"), arch="lstm", train_config=TrainConfig(gradient="truncated", max_sequences=16))
+
+
+# Learnt in a few thousand sequences, so the generic loop (about a millisecond a sequence) stays quick.
+SMALL = TaskSpec("6a", min_length=12, max_length=14, relevant_ranges=((2, 3), (6, 7)))
+
+
+@pytest.mark.parametrize("gradient", ["truncated", "full"])
+def test_online_learner_is_the_generic_loop_at_batch_one(monkeypatch: pytest.MonkeyPatch, gradient: str) -> None:
+    # The compiled learner trains in chunks and takes back the updates after the sequence that met the
+    # criterion; the generic loop (autograd-free training_step + torch SGD, one sequence per batch) must agree.
+    config = default_train_config(
+        "lstm1997", SMALL, gradient=gradient, criterion_window=50, criterion_error=0.3, max_sequences=30_000
+    )
+    compiled = train_trial(SMALL, arch="lstm1997", train_config=config, seed=8)
+    assert compiled.converged and compiled.sequences_to_criterion is not None
+    monkeypatch.setattr(PaperLSTM, "online_learner", lambda self: None)
+    config = dataclasses.replace(config, max_sequences=compiled.sequences_to_criterion)
+    generic = train_trial(SMALL, arch="lstm1997", train_config=config, seed=8)
+    assert generic.converged and compiled.sequences_to_criterion == generic.sequences_to_criterion
+    for a, b in zip(compiled.model.parameters(), generic.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-9, rtol=0)
+
+
+def test_learns_the_temporal_order() -> None:
+    task = get_task("6a").shortened(3)
+    result = train_trial(task, arch="lstm1997", seed=0, train_config=default_train_config("lstm1997", task))
+    assert result.converged
+    assert evaluate(result.model, task, seed=0, n_test=1000).wrong_paper <= 3
+
+
+def test_criterion_update_until_met_is_one_at_a_time() -> None:
+    generator = np.random.default_rng(1)
+    correct = generator.random(3000) > 0.02
+    errors = generator.random(3000) * 0.3
+    one_at_a_time = StoppingCriterion(window=40, max_error=0.14)
+    expected = None
+    for index in range(3000):
+        one_at_a_time.update(correct[index : index + 1], errors[index : index + 1])
+        if one_at_a_time.met():
+            expected = index
+            break
+    assert expected is not None
+    chunked = StoppingCriterion(window=40, max_error=0.14)
+    start = 0
+    found = None
+    while found is None:
+        met_at = chunked.update_until_met(correct[start : start + 97], errors[start : start + 97])
+        found = None if met_at is None else start + met_at
+        start += 97
+    assert found == expected
+    assert chunked.mean_error == pytest.approx(one_at_a_time.mean_error) and chunked.met()

@@ -1,0 +1,445 @@
+"""The compiled kernels of `lstm1997`, the network of Hochreiter & Schmidhuber (1997), section 5.6 and appendix
+A.1: one sequence's forward pass, its gradient (the truncated one of appendix A.1, or the full one of the real
+system by backpropagation through time) and, for on-line learning, the weight update after every sequence.
+
+    temporal-order train --arch lstm1997 --task 6a --trials 1
+
+Units and weights (the layout `models.PaperLSTM` stores):
+- the hidden units are, in this order, the 2b memory cells (block j owns cells 2j and 2j+1), the b input gates
+  and the b output gates: U = 4b units;
+- `hidden_weight` (U, S + U): column x < S is the weight from input unit x (the one-hot symbols), column S + m
+  the weight from hidden unit m; `hidden_bias` (U,);
+- `output_weight` (K, 2b) from the cells to the K logistic output units; `output_bias` (K,).
+
+Timing (equations 6-9): every net input reads the previous step's activations y^u(t-1). The input units are
+clamped to symbol t of the sequence at step t-1, so at step t the cells and gates see symbol t together with
+the cells' and gates' own activations of step t-1 (y = 0 and s = 0 before the first symbol). The output units,
+which receive the cells only, take the cells' activations after the last symbol (the trigger B): the target
+is applied to them at the sequence end, and only there.
+
+Error and update: E = Σ_k (d_k - y_k)², at the sequence end only. The algorithm (equations 19-28) uses
+e_k = f'(net_k)(d_k - y_k) and Δw = α e y, which is -α ∂(E/2)/∂w: equation 19 drops the 2 of ∂E/∂net. The
+kernels follow the algorithm, so the gradient they return is that of E/2 (an update at rate α with the
+gradient of E itself is the same update at rate 2α).
+
+The truncated gradient cuts every error flow that leaves a memory cell or a gate through the recurrent
+connections: net inputs are differentiated as if the previous step's activations were constants. The
+derivatives ∂s_c/∂w of each cell's state with respect to its own incoming weights and its input gate's are
+carried forward in time (equations 25 and 27), so the backward pass happens at the sequence end in O(W).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+CELLS_PER_BLOCK = 2
+
+
+@njit(inline="always", cache=True)
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@njit(cache=True)
+def _forward(
+    hidden_weight: np.ndarray,
+    hidden_bias: np.ndarray,
+    tokens: np.ndarray,
+    length: int,
+    trace: np.ndarray,
+    carried: np.ndarray,
+    truncated: bool,
+) -> None:
+    """Run one sequence. Row t of `trace` (T+1, 2U + 2b) holds the state after symbol t (row 0: before the first
+    symbol): the activations of the U hidden units, the 2b cells' states s, and σ(net) of every hidden unit.
+    When `truncated`, `carried` (2, 2b, S + U + 1) accumulates ∂s_c/∂w for the cell's own incoming weights
+    (row 0) and for its input gate's (row 1); column S + U is the bias."""
+    units = hidden_bias.shape[0]
+    blocks = units // 4
+    cells = 2 * blocks
+    symbols = hidden_weight.shape[1] - units
+    bias_column = symbols + units
+    if truncated:
+        carried[:] = 0.0
+    trace[0, :] = 0.0
+    for t in range(length):
+        previous = trace[t]
+        current = trace[t + 1]
+        symbol = tokens[t]
+        for u in range(units):
+            net = hidden_bias[u] + hidden_weight[u, symbol]
+            for m in range(units):
+                net += hidden_weight[u, symbols + m] * previous[m]
+            current[units + cells + u] = _logistic(net)  # σ(net_u)
+        for j in range(blocks):
+            current[cells + j] = current[units + cells + cells + j]  # y_in = σ(net_in)
+            current[cells + blocks + j] = current[units + cells + cells + blocks + j]  # y_out = σ(net_out)
+        for c in range(cells):
+            j = c // CELLS_PER_BLOCK
+            y_in = current[cells + j]
+            y_out = current[cells + blocks + j]
+            sigma_c = current[units + cells + c]
+            g = 4.0 * sigma_c - 2.0
+            state = previous[units + c] + y_in * g
+            current[units + c] = state
+            current[c] = y_out * (2.0 * _logistic(state) - 1.0)  # y_c = y_out h(s)
+            if truncated:
+                # Equations 27 (the cell's own weights) and 25 (its input gate's), one-hot input: only column
+                # `symbol` of the inputs is non-zero.
+                sigma_in = current[units + cells + cells + j]
+                cell_factor = y_in * 4.0 * sigma_c * (1.0 - sigma_c)  # y_in g'(net_c)
+                gate_factor = g * sigma_in * (1.0 - sigma_in)  # g(net_c) f'(net_in)
+                carried[0, c, symbol] += cell_factor
+                carried[1, c, symbol] += gate_factor
+                for m in range(units):
+                    carried[0, c, symbols + m] += cell_factor * previous[m]
+                    carried[1, c, symbols + m] += gate_factor * previous[m]
+                carried[0, c, bias_column] += cell_factor
+                carried[1, c, bias_column] += gate_factor
+
+
+@njit(cache=True)
+def _output(output_weight: np.ndarray, output_bias: np.ndarray, final: np.ndarray, outputs: np.ndarray) -> None:
+    """The logistic output units at the sequence end, from the cells' activations in `final`; `outputs` (K,)."""
+    for k in range(output_bias.shape[0]):
+        net = output_bias[k]
+        for c in range(output_weight.shape[1]):
+            net += output_weight[k, c] * final[c]
+        outputs[k] = _logistic(net)
+
+
+@njit(cache=True)
+def _sequence_gradient(
+    hidden_weight: np.ndarray,
+    hidden_bias: np.ndarray,
+    output_weight: np.ndarray,
+    output_bias: np.ndarray,
+    tokens: np.ndarray,
+    length: int,
+    label: int,
+    truncated: bool,
+    gradients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    outputs: np.ndarray,
+    trace: np.ndarray,
+    carried: np.ndarray,
+    backward: np.ndarray,
+) -> float:
+    """Add the gradient of E/2 for one sequence to `gradients` (same shapes as the weights), write the output
+    units' activations to `outputs`, return E."""
+    grad_hidden, grad_hidden_bias, grad_output, grad_output_bias = gradients
+    units = hidden_bias.shape[0]
+    blocks = units // 4
+    cells = 2 * blocks
+    symbols = hidden_weight.shape[1] - units
+    _forward(hidden_weight, hidden_bias, tokens, length, trace, carried, truncated)
+    final = trace[length]
+    _output(output_weight, output_bias, final, outputs)
+    error = 0.0
+    # backward[0]: ∂(E/2)/∂y of every hidden unit at the step being processed; backward[1]: ∂(E/2)/∂s.
+    backward[:] = 0.0
+    for k in range(outputs.shape[0]):
+        target = 1.0 if k == label else 0.0
+        y = outputs[k]
+        error += (target - y) * (target - y)
+        delta = (y - target) * y * (1.0 - y)  # -e_k of equation 19
+        grad_output_bias[k] += delta
+        for c in range(cells):
+            grad_output[k, c] += delta * final[c]
+            backward[0, c] += delta * output_weight[k, c]  # ∂(E/2)/∂y_c at the last step
+    if truncated:
+        previous = trace[length - 1]
+        symbol = tokens[length - 1]
+        for j in range(blocks):
+            y_out = final[cells + blocks + j]
+            into_gate = 0.0
+            for v in range(CELLS_PER_BLOCK):
+                c = j * CELLS_PER_BLOCK + v
+                sigma_s = _logistic(final[units + c])
+                into_gate += (2.0 * sigma_s - 1.0) * backward[0, c]
+                # Equation 23: the state's error; equations 26 and 28 with the carried ∂s/∂w.
+                state_error = y_out * 2.0 * sigma_s * (1.0 - sigma_s) * backward[0, c]
+                gate = cells + j
+                for m in range(symbols + units):
+                    grad_hidden[c, m] += state_error * carried[0, c, m]
+                    grad_hidden[gate, m] += state_error * carried[1, c, m]
+                grad_hidden_bias[c] += state_error * carried[0, c, symbols + units]
+                grad_hidden_bias[gate] += state_error * carried[1, c, symbols + units]
+            # Equations 21-22: the output gate at the last step only.
+            out = cells + blocks + j
+            delta_out = into_gate * y_out * (1.0 - y_out)
+            grad_hidden[out, symbol] += delta_out
+            for m in range(units):
+                grad_hidden[out, symbols + m] += delta_out * previous[m]
+            grad_hidden_bias[out] += delta_out
+        return error
+    # The full gradient: backpropagation through time over the real system, every recurrent path included.
+    for t in range(length, 0, -1):
+        current = trace[t]
+        previous = trace[t - 1]
+        symbol = tokens[t - 1]
+        deltas = backward[2]
+        for j in range(blocks):
+            y_in = current[cells + j]
+            y_out = current[cells + blocks + j]
+            into_out = backward[0, cells + blocks + j]  # through the recurrent connections of step t + 1
+            into_in = backward[0, cells + j]
+            for v in range(CELLS_PER_BLOCK):
+                c = j * CELLS_PER_BLOCK + v
+                sigma_s = _logistic(current[units + c])
+                into_out += (2.0 * sigma_s - 1.0) * backward[0, c]
+                backward[1, c] += backward[0, c] * y_out * 2.0 * sigma_s * (1.0 - sigma_s)  # ∂/∂s(t)
+                sigma_c = current[units + cells + c]
+                into_in += backward[1, c] * (4.0 * sigma_c - 2.0)
+                deltas[c] = backward[1, c] * y_in * 4.0 * sigma_c * (1.0 - sigma_c)  # ∂/∂net_c
+            deltas[cells + j] = into_in * y_in * (1.0 - y_in)
+            deltas[cells + blocks + j] = into_out * y_out * (1.0 - y_out)
+        # ∂s(t)/∂s(t-1) = 1: backward[1] carries on unchanged; the activations' gradients restart from the
+        # recurrent connections into step t.
+        for m in range(units):
+            backward[0, m] = 0.0
+        for u in range(units):
+            delta = deltas[u]
+            grad_hidden[u, symbol] += delta
+            grad_hidden_bias[u] += delta
+            for m in range(units):
+                grad_hidden[u, symbols + m] += delta * previous[m]
+                backward[0, m] += delta * hidden_weight[u, symbols + m]
+    return error
+
+
+def _scratch(hidden_weight: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Work arrays of one sequence at a time: the trace of every step, the carried ∂s/∂w, backward signals."""
+    units, columns = hidden_weight.shape
+    cells = units // 2
+    trace = np.zeros((max_length + 1, 2 * units + cells), dtype=np.float64)
+    carried = np.zeros((2, cells, columns + 1), dtype=np.float64)
+    backward = np.zeros((3, units), dtype=np.float64)
+    return trace, carried, backward
+
+
+@njit(cache=True)
+def _batch_gradient(
+    hidden_weight: np.ndarray,
+    hidden_bias: np.ndarray,
+    output_weight: np.ndarray,
+    output_bias: np.ndarray,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    labels: np.ndarray,
+    truncated: bool,
+    gradients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    outputs: np.ndarray,
+    trace: np.ndarray,
+    carried: np.ndarray,
+    backward: np.ndarray,
+) -> float:
+    total = 0.0
+    for row in range(lengths.shape[0]):
+        total += _sequence_gradient(
+            hidden_weight,
+            hidden_bias,
+            output_weight,
+            output_bias,
+            tokens[row],
+            lengths[row],
+            labels[row],
+            truncated,
+            gradients,
+            outputs[row],
+            trace,
+            carried,
+            backward,
+        )
+    return total
+
+
+@njit(cache=True)
+def _train_online(
+    hidden_weight: np.ndarray,
+    hidden_bias: np.ndarray,
+    output_weight: np.ndarray,
+    output_bias: np.ndarray,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    labels: np.ndarray,
+    truncated: bool,
+    learning_rate: float,
+    gradients: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    outputs: np.ndarray,
+    trace: np.ndarray,
+    carried: np.ndarray,
+    backward: np.ndarray,
+) -> None:
+    grad_hidden, grad_hidden_bias, grad_output, grad_output_bias = gradients
+    for row in range(lengths.shape[0]):
+        grad_hidden[:] = 0.0
+        grad_hidden_bias[:] = 0.0
+        grad_output[:] = 0.0
+        grad_output_bias[:] = 0.0
+        _sequence_gradient(
+            hidden_weight,
+            hidden_bias,
+            output_weight,
+            output_bias,
+            tokens[row],
+            lengths[row],
+            labels[row],
+            truncated,
+            gradients,
+            outputs[row],
+            trace,
+            carried,
+            backward,
+        )
+        for u in range(hidden_weight.shape[0]):
+            hidden_bias[u] -= learning_rate * grad_hidden_bias[u]
+            for m in range(hidden_weight.shape[1]):
+                hidden_weight[u, m] -= learning_rate * grad_hidden[u, m]
+        for k in range(output_weight.shape[0]):
+            output_bias[k] -= learning_rate * grad_output_bias[k]
+            for c in range(output_weight.shape[1]):
+                output_weight[k, c] -= learning_rate * grad_output[k, c]
+
+
+@njit(cache=True)
+def _output_nets(
+    hidden_weight: np.ndarray,
+    hidden_bias: np.ndarray,
+    output_weight: np.ndarray,
+    output_bias: np.ndarray,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    outputs: np.ndarray,
+    trace: np.ndarray,
+    carried: np.ndarray,
+) -> None:
+    for row in range(lengths.shape[0]):
+        _forward(hidden_weight, hidden_bias, tokens[row], lengths[row], trace, carried, False)
+        final = trace[lengths[row]]
+        for k in range(output_bias.shape[0]):
+            net = output_bias[k]
+            for c in range(output_weight.shape[1]):
+                net += output_weight[k, c] * final[c]
+            outputs[row, k] = net
+
+
+Weights = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _check(weights: Weights, tokens: np.ndarray, lengths: np.ndarray) -> None:
+    for array in weights:
+        if array.dtype != np.float64 or not array.flags.c_contiguous:
+            raise TypeError("lstm1997 kernels take C-contiguous float64 weights")
+    if tokens.ndim != 2 or lengths.shape != (tokens.shape[0],):
+        raise ValueError("tokens must be (N, T) and lengths (N,)")
+    if len(lengths) and (lengths.min() < 1 or lengths.max() > tokens.shape[1]):
+        raise ValueError("every length must be in 1..T")
+
+
+def output_nets(weights: Weights, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The output units' net inputs at each sequence's end (N, K); their activations are the logistic of these."""
+    _check(weights, tokens, lengths)
+    out = np.empty((len(lengths), weights[3].shape[0]), dtype=np.float64)
+    trace, carried, _ = _scratch(weights[0], tokens.shape[1])
+    _output_nets(*weights, np.ascontiguousarray(tokens), np.ascontiguousarray(lengths), out, trace, carried)
+    return out
+
+
+def batch_gradient(
+    weights: Weights, tokens: np.ndarray, lengths: np.ndarray, labels: np.ndarray, *, truncated: bool
+) -> tuple[Weights, np.ndarray, float]:
+    """The gradient of Σ over the batch of E/2 (shapes of `weights`), the outputs (N, K) and Σ E."""
+    _check(weights, tokens, lengths)
+    gradients: Weights = (
+        np.zeros_like(weights[0]),
+        np.zeros_like(weights[1]),
+        np.zeros_like(weights[2]),
+        np.zeros_like(weights[3]),
+    )
+    out = np.empty((len(lengths), weights[3].shape[0]), dtype=np.float64)
+    trace, carried, backward = _scratch(weights[0], tokens.shape[1])
+    total = _batch_gradient(
+        *weights,
+        np.ascontiguousarray(tokens),
+        np.ascontiguousarray(lengths),
+        np.ascontiguousarray(labels),
+        truncated,
+        gradients,
+        out,
+        trace,
+        carried,
+        backward,
+    )
+    return gradients, out, float(total)
+
+
+def train_online(
+    weights: Weights,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    labels: np.ndarray,
+    *,
+    learning_rate: float,
+    truncated: bool,
+) -> np.ndarray:
+    """On-line gradient descent, the paper's: for each sequence in order, its outputs with the weights as they
+    are, then w -= learning_rate · ∂(E/2)/∂w, in place. Returns the outputs (N, K) each sequence was judged by."""
+    _check(weights, tokens, lengths)
+    gradients: Weights = (
+        np.zeros_like(weights[0]),
+        np.zeros_like(weights[1]),
+        np.zeros_like(weights[2]),
+        np.zeros_like(weights[3]),
+    )
+    out = np.empty((len(lengths), weights[3].shape[0]), dtype=np.float64)
+    trace, carried, backward = _scratch(weights[0], tokens.shape[1])
+    _train_online(
+        *weights,
+        np.ascontiguousarray(tokens),
+        np.ascontiguousarray(lengths),
+        np.ascontiguousarray(labels),
+        truncated,
+        float(learning_rate),
+        gradients,
+        out,
+        trace,
+        carried,
+        backward,
+    )
+    return out
+
+
+def as_arrays(tensors: Any) -> Weights:
+    """NumPy views of the four weight tensors (hidden weight and bias, output weight and bias): no copy, so the
+    kernels' in-place updates are the model's."""
+    return tuple(t.detach().numpy() for t in tensors)  # type: ignore[return-value]
+
+
+class OnlineLearner:
+    """On-line training in place on a model's four weight tensors (see `train_online`); `snapshot`/`restore` let
+    the trainer take back the updates of sequences that followed the one that met the stopping criterion."""
+
+    def __init__(self, tensors: Any, *, truncated: bool) -> None:
+        self.arrays = as_arrays(tensors)
+        self.truncated = truncated
+
+    def train(self, tokens: Any, lengths: Any, labels: Any, learning_rate: float) -> np.ndarray:
+        return train_online(
+            self.arrays,
+            tokens.numpy(),
+            lengths.numpy(),
+            labels.numpy(),
+            learning_rate=learning_rate,
+            truncated=self.truncated,
+        )
+
+    def snapshot(self) -> list[np.ndarray]:
+        return [array.copy() for array in self.arrays]
+
+    def restore(self, snapshot: list[np.ndarray]) -> None:
+        for array, saved in zip(self.arrays, snapshot, strict=True):
+            array[...] = saved
