@@ -27,6 +27,7 @@ from service.inference import InferencePool, pick_device
 from service.jobs import JobManager
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
+from service.openapi import install_openapi
 from service.routes import classify, curves, generate, health, metrics, models, page, train
 from service.routes.health import package_version
 from service.settings import ServiceSettings
@@ -147,6 +148,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     for module in (classify, generate, train, metrics, models, curves, health, page):
         app.include_router(module.router)
     page.mount_static(app)
+    install_openapi(app)
     app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -9,7 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.errors import ModelNotReady, Unauthorized
 from service.inference import InferencePool
@@ -81,17 +82,23 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The service's API key (TEMPORAL_ORDER_API_KEY)."
+)
+BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`, instead of X-API-Key.")
+
+
 async def require_api_key(
     state: StateDep,
-    x_api_key: Annotated[str | None, Header(description="The service's API key.")] = None,
-    authorization: Annotated[str | None, Header(description="`Bearer <API key>`, instead of X-API-Key.")] = None,
+    x_api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> None:
-    """Accept the key from `X-API-Key` or `Authorization: Bearer`; compare in constant time."""
+    """Accept the key from `X-API-Key` or `Authorization: Bearer`; compare in constant time.
+
+    Declared as security schemes, so the OpenAPI document lists both and Swagger UI offers "Authorize"."""
     given = x_api_key
-    if given is None and authorization is not None:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            given = token.strip()
+    if given is None and bearer is not None and bearer.credentials.strip():
+        given = bearer.credentials.strip()
     challenge = {"WWW-Authenticate": 'Bearer realm="temporal-order"'}
     if given is None:
         raise Unauthorized(

@@ -1,0 +1,191 @@
+"""The OpenAPI document against the service's real answers: every request below goes to a real uvicorn, and
+each answer's status must be documented for its operation and its body must match the documented schema; every
+documented error status is provoked by some request; every request-body example is accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+
+from service.openapi import REQUEST_EXAMPLES
+from service.testing import LiveServer, make_registry, start_server
+
+BAD_SEQUENCE = "EabZcdXB"
+MAX_BODY = 4096
+
+# Documented 503s that only a starting service or a failing registry gives: no request here can provoke them.
+UNPROVOKED = {
+    ("POST", "/train", 503),
+    ("GET", "/train", 503),
+    ("GET", "/train/{job_id}", 503),
+    ("DELETE", "/train/{job_id}", 503),
+    ("GET", "/metrics", 503),
+    ("GET", "/models", 503),
+    ("GET", "/models/{arch}", 503),
+    ("POST", "/models/{arch}/activate", 503),
+    ("GET", "/models/{arch}/versions/{version}/curve", 503),
+    ("GET", "/readyz", 503),  # needs a service with no ready architecture at all
+}
+
+
+@dataclass
+class Exchange:
+    method: str
+    template: str
+    status: int
+    response: httpx.Response = field(repr=False)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`attn_rnn_seed` has no version, so it answers 503; bodies over 4 KiB get 413."""
+    directory = tmp_path_factory.mktemp("contract")
+    url = make_registry(directory / "registry.db", arches=("rnn", "lstm", "attn_rnn"))
+    live = start_server(url, directory, max_body_bytes=MAX_BODY)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def document(server: LiveServer) -> dict[str, Any]:
+    return httpx.get(f"{server.url}/openapi.json", timeout=30).json()  # type: ignore[no-any-return]
+
+
+def documented_statuses(document: dict[str, Any]) -> set[tuple[str, str, int]]:
+    return {
+        (method.upper(), path, int(status))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status in operation["responses"]
+        if status.isdigit()
+    }
+
+
+def exchanges(server: LiveServer) -> list[Exchange]:
+    """Requests that provoke every answer the document promises."""
+    key = server.auth
+    done: list[Exchange] = []
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+
+        def send(template: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+            response = http.request(method, path, **kwargs)
+            done.append(Exchange(method, template, response.status_code, response))
+            return response
+
+        sequence = send("/generate", "POST", "/generate", json={"n": 1, "seed": 3}).json()["sequences"][0]["sequence"]
+        too_big = {"sequences": ["E" + "a" * 100 + "B"] * 60}
+        for template in ("/classify", "/classify/batch", "/generate", "/train", "/models/{arch}/activate"):
+            path = template.replace("{arch}", "lstm")
+            send(template, "POST", path, content=b"{not json", headers={"content-type": "application/json", **key})
+            send(template, "POST", path, json=too_big, headers=key)
+        send("/classify", "POST", "/classify", json={"sequence": sequence, "explain": True})
+        send("/classify", "POST", "/classify", json={"sequence": BAD_SEQUENCE})
+        send("/classify", "POST", "/classify", json={"sequence": sequence, "arch": "attn_rnn_seed"})
+        send("/classify/batch", "POST", "/classify/batch", json={"sequences": [sequence, sequence]})
+        send("/classify/batch", "POST", "/classify/batch", json={"sequences": [sequence, BAD_SEQUENCE]})
+        send("/classify/batch", "POST", "/classify/batch", json={"sequences": [sequence], "arch": "attn_rnn_seed"})
+        send("/generate", "POST", "/generate", json={"n": 0})
+        send("/train", "POST", "/train", json={"arch": "lstm"})
+        send("/train", "POST", "/train", json={"arch": "lstm", "trials": 0}, headers=key)
+        job = {"arch": "lstm", "trials": 1, "max_sequences": 100, "activate": False}
+        job_id = send("/train", "POST", "/train", json=job, headers=key).json()["id"]
+        send("/train", "GET", "/train")
+        send("/train", "GET", "/train", params={"limit": 0})
+        send("/train/{job_id}", "GET", f"/train/{job_id}")
+        send("/train/{job_id}", "GET", "/train/no-such-job")
+        send("/train/{job_id}", "DELETE", f"/train/{job_id}")
+        send("/train/{job_id}", "DELETE", "/train/no-such-job", headers=key)
+        first = send("/train/{job_id}", "DELETE", f"/train/{job_id}", headers=key)
+        if first.status_code == 200:  # cancelled now: a second cancel finds it ended
+            send("/train/{job_id}", "DELETE", f"/train/{job_id}", headers=key)
+        send("/metrics", "GET", "/metrics")
+        send("/models", "GET", "/models")
+        send("/models/{arch}", "GET", "/models/lstm")
+        send("/models/{arch}", "GET", "/models/gru")
+        activate = "/models/{arch}/activate"
+        send(activate, "POST", "/models/lstm/activate", json={"version": 1})
+        send(activate, "POST", "/models/lstm/activate", json={"version": 1}, headers={"X-API-Key": "wrong" * 4})
+        send(activate, "POST", "/models/lstm/activate", json={"version": 1}, headers=key)
+        send(activate, "POST", "/models/lstm/activate", json={"version": 99}, headers=key)
+        send(activate, "POST", "/models/lstm/activate", json={"version": 0}, headers=key)
+        curve = "/models/{arch}/versions/{version}/curve"
+        send(curve, "GET", "/models/lstm/versions/1/curve")
+        send(curve, "GET", "/models/lstm/versions/99/curve")
+        send(curve, "GET", "/models/lstm/versions/0/curve")
+        send("/healthz", "GET", "/healthz")
+        send("/readyz", "GET", "/readyz")
+    return done
+
+
+def response_schema(document: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
+    operation = document["paths"][exchange.template][exchange.method.lower()]
+    documented = operation["responses"].get(str(exchange.status))
+    assert documented is not None, f"{exchange.method} {exchange.template} answered an undocumented {exchange.status}"
+    schema = documented["content"]["application/json"]["schema"]
+    return {**schema, "components": document["components"]}
+
+
+def test_every_answer_is_documented_and_matches_its_schema(server: LiveServer, document: dict[str, Any]) -> None:
+    seen = exchanges(server)
+    for exchange in seen:
+        schema = response_schema(document, exchange)
+        errors = [error.message for error in jsonschema_rs.validator_for(schema).iter_errors(exchange.response.json())]
+        assert not errors, f"{exchange.method} {exchange.template} {exchange.status}: {errors[:3]}"
+    provoked = {(exchange.method, exchange.template, exchange.status) for exchange in seen}
+    assert documented_statuses(document) - provoked == UNPROVOKED
+
+
+def test_every_request_body_has_an_example_the_service_accepts(server: LiveServer, document: dict[str, Any]) -> None:
+    bodies = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" not in operation:
+                continue
+            bodies += 1
+            example = operation["requestBody"]["content"]["application/json"]["example"]
+            target = path.replace("{arch}", "lstm")
+            if path == "/train":
+                example = {**example, "max_sequences": 100, "activate": False}  # a job that ends at once
+            response = httpx.request(method, f"{server.url}{target}", json=example, headers=server.auth, timeout=60)
+            assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
+    assert bodies == len(REQUEST_EXAMPLES)
+
+
+def test_the_api_key_is_a_security_scheme(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": schemes["APIKeyHeader"]["description"],
+    }
+    assert schemes["HTTPBearer"]["scheme"] == "bearer"
+    guarded = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    }
+    assert guarded == {("POST", "/train"), ("DELETE", "/train/{job_id}"), ("POST", "/models/{arch}/activate")}
+    for method, path in guarded:
+        operation = document["paths"][path][method.lower()]
+        assert operation["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]  # either one
+        assert "401" in operation["responses"]
+        names = {parameter["name"].lower() for parameter in operation.get("parameters", [])}
+        assert not names & {"x-api-key", "authorization"}  # no loose header parameters any more
+
+
+def test_every_error_is_documented_as_error_body(document: dict[str, Any]) -> None:
+    assert "HTTPValidationError" not in str(document)  # FastAPI's {"detail": ...}, which the service never sends
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status[0] in "45" and (method, path) != ("get", "/readyz"):  # /readyz's 503 is a Readiness
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+                    assert response["content"]["application/json"]["example"]["error"]
