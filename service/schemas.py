@@ -225,7 +225,7 @@ class ModelList(BaseModel):
 
 
 class ActivateRequest(Strict):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # a larger number overflows the registry's integer column
 
 
 class Health(BaseModel):

@@ -13,7 +13,8 @@ from training.registry import Registry, VersionInfo
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-VersionNumber = Annotated[int, Path(ge=1, description="The version number in the registry.")]
+# Bounded like the registry's integer column: a larger number could not be looked up (SQLite overflows).
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="The version number in the registry.")]
 
 
 def _points(info: VersionInfo) -> list[CurvePointPublic]:
