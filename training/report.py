@@ -180,6 +180,6 @@ def write_report(results: Sequence[ArchResults], out_dir: Path) -> tuple[Path, P
 
 def describe_settings(model_config: Mapping[str, object], train_config: Mapping[str, object]) -> str:
     model = ", ".join(f"{k}={v}" for k, v in model_config.items() if k not in ("arch", "n_inputs"))
-    shown = ("optimizer", "learning_rate", "batch_size", "grad_clip", "anneal")
+    shown = ("optimizer", "learning_rate", "batch_size", "grad_clip", "anneal", "gradient")
     train = ", ".join(f"{k}={v}" for k, v in train_config.items() if k in shown)
     return f"{model}; {train}"

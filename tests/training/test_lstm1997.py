@@ -235,3 +235,9 @@ def test_criterion_update_until_met_is_one_at_a_time() -> None:
         start += 97
     assert found == expected
     assert chunked.mean_error == pytest.approx(one_at_a_time.mean_error) and chunked.met()
+
+
+def test_every_modern_choice_can_be_turned_off() -> None:
+    # What `temporal-order train --optimizer sgd --grad-clip 0 --no-anneal --batch-size 1` asks for.
+    config = default_train_config("lstm", optimizer="sgd", grad_clip=0.0, anneal=False, batch_size=1)
+    assert (config.optimizer, config.grad_clip, config.anneal, config.batch_size) == ("sgd", None, False, 1)
