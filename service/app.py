@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import logging
 import sys
@@ -116,6 +118,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             # whose pauses otherwise show up in the tail latency.
             gc.collect()
             gc.freeze()
+            release_freed_heap()
             # Requests allocate tens of objects each, so the default threshold (700) runs a young-generation
             # pass every few requests; almost all of them die by reference counting anyway. Measured with
             # bench/serve_bench.py: fewer passes lower the 64-client p99 of /classify.
@@ -160,3 +163,13 @@ def create_server_app(settings: ServiceSettings | None = None) -> ASGIApp:
     if not settings.fast_lane:
         return app
     return FastLane(app, state=app.state.service, max_body_bytes=settings.max_body_bytes)
+
+
+def release_freed_heap() -> None:
+    """Hand the heap that start-up freed (imports, checkpoint decoding, warm-up batches) back to the OS: glibc keeps
+    freed pages in its arenas otherwise, and they would count in the server's resident memory for its whole life
+    (bench/serve_bench.py reports the resident memory). A no-op where the C library has no malloc_trim."""
+    library = ctypes.util.find_library("c")
+    malloc_trim = getattr(ctypes.CDLL(library), "malloc_trim", None) if library else None
+    if malloc_trim is not None:
+        malloc_trim(0)
