@@ -22,6 +22,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REPORT = REPO_ROOT / "docs" / "mutation.md"
+# Each mutant's pytest output, to see why it was killed.
+LOG_DIR = Path(tempfile.gettempdir()) / "temporal-order-mutants"
 
 CRITERION_TESTS = ("tests/training/test_criterion.py", "tests/training/test_train.py")
 TRAIN_TESTS = ("tests/training/test_train.py",)
@@ -311,6 +313,30 @@ MUTANTS: tuple[Mutant, ...] = (
 # Plants for the suite's own gaps (issue 17), outside the protocol modules.
 SUITE_PLANTS: tuple[Mutant, ...] = (
     Mutant(
+        "seed-attention-dead",
+        "training/models.py",
+        'context = torch.einsum("bt,bts->bs", weights, inputs)  # (B, S)',
+        'context = torch.zeros_like(torch.einsum("bt,bts->bs", weights, inputs))  # (B, S)',
+        ("tests/training/test_models.py",),
+        "the seed attention's head sees nothing: it stays at chance, far below its 50% cap",
+    ),
+    Mutant(
+        "seed-attention-order-leak",
+        "training/models.py",
+        'context = torch.einsum("bt,bts->bs", weights, inputs)  # (B, S)',
+        'context = torch.einsum("bt,bts->bs", weights * torch.linspace(1, 2, inputs.shape[1]), inputs)  # (B, S)',
+        ("tests/training/test_models.py",),
+        "the seed attention weighs symbols by position, so order leaks past the bag",
+    ),
+    Mutant(
+        "activate-is-a-no-op",
+        "service/routes/models.py",
+        "    await asyncio.to_thread(registry.activate, arch, body.version)\n",
+        "",
+        ("tests/service/test_concurrency.py",),
+        "POST /models/{arch}/activate answers 200 but changes nothing",
+    ),
+    Mutant(
         "default-arch-worst",
         "service/inference.py",
         "return min(ready, key=lambda served: served.test_error).arch",
@@ -343,6 +369,8 @@ def run_mutant(mutant: Mutant, copy: Path) -> tuple[str, float, str]:
     finally:
         target.write_text(original)
     seconds = time.monotonic() - started
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    (LOG_DIR / f"{mutant.name}.log").write_text(result.stdout + result.stderr)
     if result.returncode == 0:
         return "survived", seconds, ""
     failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
@@ -383,9 +411,7 @@ def main(names: list[str]) -> int:
     outcomes: list[tuple[Mutant, str, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="mutants-") as directory:
         copy = Path(directory) / "repo"
-        shutil.copytree(
-            REPO_ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "var", "*_cache", "__pycache__")
-        )
+        shutil.copytree(REPO_ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "var", "*_cache"))
         for mutant in chosen:
             outcome, seconds, killer = run_mutant(mutant, copy)
             outcomes.append((mutant, outcome, seconds, killer))

@@ -53,22 +53,54 @@ def test_single_and_batched_results_agree_under_concurrency(live_server: Any, ar
 
 
 def test_activation_under_load_drops_no_request(live_server: Any, record_version: Any) -> None:
-    """Swap rnn between two versions while 64 clients classify with it: every request succeeds."""
+    """Swap rnn between two versions while 64 clients classify with it non-stop: every request succeeds, and
+    after each swap the load goes on until an answer from the newly active version has come back, so the
+    requests overlap every swap however fast or slow the machine is."""
     original = httpx.get(f"{live_server.url}/models/rnn", timeout=30).json()["active_version"]
     other = record_version(live_server.database_url, "rnn", seed=99, activate=False)
-    sequences = _sequences(live_server, 192, seed=12)
+    sequences = _sequences(live_server, CONCURRENCY, seed=12)
+    swaps = (other, original, other, original)
 
-    async def scenario() -> tuple[list[httpx.Response], set[int]]:
-        load = asyncio.create_task(_classify_concurrently(live_server.url, sequences, "rnn"))
-        async with httpx.AsyncClient(base_url=live_server.url, timeout=60, headers=live_server.auth) as admin:
-            for version in (other, original, other, original):
-                await asyncio.sleep(0.05)
-                response = await admin.post("/models/rnn/activate", json={"version": version})
-                assert response.status_code == 200, response.text
-        responses = await load
-        return responses, {r.json()["model_version"] for r in responses if r.status_code == 200}
+    async def scenario() -> tuple[list[httpx.Response], list[int]]:
+        responses: list[httpx.Response] = []
+        served: list[int | None] = []  # the version behind each response, None when it failed
+        answered = asyncio.Condition()
+        swapped = asyncio.Event()
+        answered_after_swap: list[int] = []
 
-    responses, versions = asyncio.run(scenario())
+        async def classify_until_swapped(client: httpx.AsyncClient, sequence: str) -> None:
+            while not swapped.is_set():
+                response = await client.post("/classify", json={"sequence": sequence, "arch": "rnn"})
+                async with answered:
+                    responses.append(response)
+                    served.append(response.json()["model_version"] if response.status_code == 200 else None)
+                    answered.notify_all()
+
+        def served_since(mark: int, version: int) -> bool:
+            return version in served[mark:]
+
+        async def swap() -> None:
+            async with httpx.AsyncClient(base_url=live_server.url, timeout=60, headers=live_server.auth) as admin:
+                async with answered:
+                    await answered.wait_for(lambda: len(responses) >= CONCURRENCY)  # the load is running
+                for version in swaps:
+                    response = await admin.post("/models/rnn/activate", json={"version": version})
+                    assert response.status_code == 200, response.text
+                    async with answered:
+                        mark = len(responses)
+                        await answered.wait_for(lambda: served_since(mark, version))  # noqa: B023
+                        answered_after_swap.append(len(responses) - mark)
+            swapped.set()
+
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=60, limits=limits) as client:
+            load = [asyncio.create_task(classify_until_swapped(client, s)) for s in sequences]
+            await asyncio.wait_for(asyncio.gather(swap(), *load), timeout=120)
+        return responses, answered_after_swap
+
+    responses, answered_after_swap = asyncio.run(scenario())
     assert [r.status_code for r in responses] == [200] * len(responses)
-    assert versions <= {original, other}
+    versions = [r.json()["model_version"] for r in responses]
+    assert set(versions) == {original, other}
+    assert len(answered_after_swap) == len(swaps) and all(count >= 1 for count in answered_after_swap)
     assert httpx.get(f"{live_server.url}/models/rnn", timeout=30).json()["active_version"] == original
