@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe_machine  # noqa: E402
 
-from service.testing import LiveServer, make_registry, start_server  # noqa: E402
+from service.testing import LiveServer, bound_socket, make_registry, server_environment, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 TARGETS = {
@@ -48,6 +48,8 @@ TARGETS = {
     "batch_sequences_per_s": 30_000.0,
     "p99_training_ratio": 2.0,
     "rss_mb": 500.0,
+    # Process start to /readyz 200 with every model loaded, kernels loaded from numba's cache.
+    "cold_start_s": 5.0,
 }
 
 WRK_SCRIPT = """
@@ -221,6 +223,45 @@ def forward_only(batch: int = 1024, repeats: int = 5) -> dict[str, float]:
     return rates
 
 
+def cold_start(database_url: str, workdir: Path, *, numba_cache: Path | None = None) -> dict[str, float]:
+    """A new `temporal-order serve` process, as a process manager starts it: seconds from the process's start to
+    the first 200 from /readyz (every model loaded and warmed), the server's CPU seconds by then (less sensitive
+    to other load on the machine than the wall time) and its resident memory. With `numba_cache`, numba's cache
+    lives there instead (an empty folder shows what a start costs when the kernels must be compiled)."""
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    environment = server_environment(database_url)
+    if numba_cache is not None:
+        environment["NUMBA_CACHE_DIR"] = str(numba_cache)
+    command = [str(Path(sys.executable).parent / "temporal-order"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    log = (workdir / f"cold-start-{port}.log").open("wb")
+    started = time.monotonic()
+    process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited during start-up; see {log.name}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        server = psutil.Process(process.pid)
+        cpu = server.cpu_times()
+        return {
+            "seconds_to_ready": seconds,
+            "cpu_seconds_to_ready": cpu.user + cpu.system,
+            "rss_mb_at_ready": server.memory_info().rss / 2**20,
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
 def rss_mb(server: LiveServer) -> float:
     return psutil.Process(server.process.pid).memory_info().rss / 2**20
 
@@ -230,6 +271,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--compile-start", action="store_true", help="also time a start that must compile the kernels (about a minute)"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
@@ -244,6 +288,10 @@ def main() -> None:
         "model": "lstm (16 cells, fused CPU kernel), untrained weights: serving cost does not depend on them",
     }
 
+    # Before any other server ran: the first start reads the code from disk, the second from the page cache.
+    results["cold_start"] = [cold_start(url, workdir) for _ in range(2)]
+    if args.compile_start:
+        results["cold_start_compiling"] = cold_start(url, workdir, numba_cache=workdir / "empty-numba-cache")
     server = start_server(url, workdir, device=args.device, reload_interval_s=0)
     try:
         single = json.dumps({"sequence": sequences(server, 1, seed=1)[0], "arch": "lstm"}).encode()
@@ -300,8 +348,15 @@ def main() -> None:
         "batch_sequences_per_s": results["batch_1024"]["sequences_per_s"],
         "p99_training_ratio": results["classify_64_training"]["p99_ms"] / results["classify_64"]["p99_ms"],
         "rss_mb": results["rss_mb"],
+        "cold_start_s": min(run["seconds_to_ready"] for run in results["cold_start"]),
     }
-    lower_is_better = {"classify_p99_ms_64", "micro_batch_p50_overhead_ms", "p99_training_ratio", "rss_mb"}
+    lower_is_better = {
+        "classify_p99_ms_64",
+        "micro_batch_p50_overhead_ms",
+        "p99_training_ratio",
+        "rss_mb",
+        "cold_start_s",
+    }
     results["summary"] = {
         name: {
             "measured": value,
@@ -334,6 +389,13 @@ def main() -> None:
         f"\nbare LSTM forward, batch 1024, sequences/s: fused kernel {forward['fused_1_thread']:,.0f} (1 thread), "
         f"{forward['fused_2_threads']:,.0f} (2 threads); nn.LSTM {forward['nn_lstm_1_thread']:,.0f} (1 thread)"
     )
+    for index, run in enumerate(results["cold_start"], 1):
+        print(
+            f"start {index} to /readyz: {run['seconds_to_ready']:.2f} s ({run['cpu_seconds_to_ready']:.2f} s of CPU), "
+            f"{run['rss_mb_at_ready']:.0f} MB"
+        )
+    if "cold_start_compiling" in results:
+        print(f"start compiling the kernels: {results['cold_start_compiling']['seconds_to_ready']:.1f} s")
     print(f"\n{'figure':<30}{'measured':>12}{'target':>10}  met")
     for name, row in results["summary"].items():
         print(f"{name:<30}{row['measured']:>12.2f}{row['target']:>10.1f}  {'yes' if row['met'] else 'NO'}")
