@@ -1,7 +1,21 @@
-# The temporal-order service on the CPU build of torch.
+# The temporal-order service on the CPU build of torch, installed from the project's wheel.
 #   docker build -t temporal-order .
 #   docker compose up          # a one-shot trainer, then the API on 127.0.0.1:8000 (see docker-compose.yml)
-FROM python:3.11-slim
+# BASE_IMAGE: any Debian-like image with Python 3.11 and venv (e.g. one made with debootstrap where no registry
+# is reachable).
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---- the wheel, built from the source tree (it carries the Alembic migrations) ----------------------------
+FROM ${BASE_IMAGE} AS wheel
+WORKDIR /src
+COPY pyproject.toml setup.py README.md alembic.ini ./
+COPY alembic ./alembic
+COPY training ./training
+COPY service ./service
+RUN python3 -m pip wheel --no-deps --wheel-dir /wheels .
+
+# ---- the runtime ----------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -11,27 +25,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/home/app/.cache/numba
 
 # torch first, from the PyTorch CPU index: the default wheel would pull in CUDA (gigabytes) for nothing.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+RUN python3 -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 RUN useradd --create-home --uid 10001 app && mkdir /data && chown app /data
-WORKDIR /app
 
-# Dependencies before the source, so that editing code does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir training service && touch training/__init__.py service/__init__.py \
-    && pip install . && pip uninstall -y temporal-order
-
-COPY alembic.ini ./
-COPY alembic ./alembic
-COPY training ./training
-COPY service ./service
-# Editable: the registry finds its Alembic migrations beside the source tree.
-RUN pip install --no-deps -e .
-# The fused LSTM kernel compiles on first use (numba) and caches the result where the app user can write.
+COPY --from=wheel /wheels /wheels
+RUN python3 -m pip install "$(ls /wheels/temporal_order-*.whl)[server]" && rm -rf /wheels
 
 USER app
+# Compile every numba kernel now, into the app user's cache inside the image: a container's first start then
+# loads compiled code instead of compiling for tens of seconds. numba's cache is per CPU kind; on another kind
+# of CPU than the build machine's, the first use compiles once more (into the container's own cache).
+RUN python3 -m training.warm_kernels
+
 VOLUME ["/data"]
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-  CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
 CMD ["temporal-order", "serve", "--host", "0.0.0.0", "--port", "8000"]
