@@ -15,5 +15,5 @@ setup(
     ],
     # alembic/ itself has no __init__.py: in a checkout it would shadow the alembic library on sys.path.
     package_dir={MIGRATION_SCRIPTS: "alembic"},
-    package_data={MIGRATION_SCRIPTS: ["script.py.mako"]},
+    # Its script.py.mako is package data: pyproject.toml's [tool.setuptools.package-data].
 )

@@ -51,13 +51,13 @@ def with_default_driver(url: str | URL) -> URL:
     return parsed.set(drivername=_DEFAULT_DRIVERS.get(parsed.drivername, parsed.drivername))
 
 
-def _create(url: URL, **kwargs: Any) -> Engine:
+def _create(url: URL, given: str | URL, **kwargs: Any) -> Engine:
     try:
         return create_engine(url, **kwargs)
     except ImportError as error:  # SQLAlchemy imports the driver when the engine is made
         backend = url.get_backend_name()
         fix = _DRIVER_EXTRAS.get(backend, f"install the Python driver for {backend}")
-        shown = url.render_as_string(hide_password=True)
+        shown = make_url(given).render_as_string(hide_password=True)
         raise MissingDatabaseDriver(
             f"registry {shown}: its database driver is not installed ({error.name or error}): {fix}"
         ) from None
@@ -71,10 +71,10 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = with_default_driver(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return _create(parsed, **kwargs)
+        return _create(parsed, url, **kwargs)
     path = _sqlite_file(parsed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    engine = _create(parsed, **kwargs)
+    engine = _create(parsed, url, **kwargs)
     event.listen(engine, "connect", _on_sqlite_connect)
     return engine
