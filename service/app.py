@@ -30,7 +30,7 @@ from service.jobs import JobManager
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.openapi import install_openapi
-from service.routes import classify, curves, generate, health, metrics, models, page, train
+from service.routes import classify, curves, generate, health, metrics, models, page, train, v2
 from service.routes.health import package_version
 from service.settings import ServiceSettings
 from training.registry import JobInfo
@@ -148,7 +148,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (classify, generate, train, metrics, models, curves, health, page):
+    for module in (classify, generate, train, metrics, models, curves, health, v2, page):
         app.include_router(module.router)
     page.mount_static(app)
     install_openapi(app)

@@ -200,10 +200,10 @@ def _document(app: FastAPI, document: dict[str, Any]) -> None:
         for method in sorted(route.methods or ()):
             operation = document["paths"][route.path_format][method.lower()]
             responses = operation.setdefault("responses", {})
-            if own_errors:
-                continue
             if "HTTPValidationError" in str(responses.get("422")):  # FastAPI's, added to any route with params
                 del responses["422"]
+            if own_errors:
+                continue
             for status in error_statuses(route, method):
                 # A route that answers a status with its own model (GET /readyz's 503) keeps it.
                 responses.setdefault(str(status), _error_response(status))

@@ -168,6 +168,10 @@ async function loadModels() {
       if (model.state !== "ready") option.disabled = true;
       select.append(option);
     }
+    const jobArch = document.getElementById("job-arch");
+    const chosen = jobArch.value;
+    jobArch.replaceChildren(...[...list.models.map((model) => model.arch), "all"].map((name) => el("option", { text: name })));
+    jobArch.value = chosen;
     return list;
   } catch (error) {
     body.replaceChildren(el("p", { class: "error", text: `could not load the models: ${error.message}` }));
