@@ -1,0 +1,86 @@
+"""`temporal-order bootstrap` and `temporal-order serve` as a user runs them, on a registry under the test's folder;
+`serve` is the installed console script in its own process."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import build_app
+from service.testing import STARTUP_TIMEOUT_S, make_registry, server_environment
+from training.models import ARCHITECTURES
+from training.registry import Registry
+from training.settings import get_settings
+
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("temporal-order"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_bootstrap_trains_what_is_missing_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process (training needs no server; it saves an interpreter start): `make run`'s first step."""
+    url = f"sqlite:///{tmp_path / 'bootstrap.db'}"
+    monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(build_app(), ["bootstrap", "--max-sequences", "32"])
+        assert first.exit_code == 0, first.output
+        assert f"training a default checkpoint for: {', '.join(ARCHITECTURES)}" in first.stderr
+        registry = Registry(url)
+        try:
+            for arch in ARCHITECTURES:
+                active = registry.active_version(arch)
+                assert active is not None and active.version == 1, arch
+                assert f"{arch}: version 1 active (converged=False, wrong {active.wrong_argmax}/" in first.stderr
+        finally:
+            registry.close()
+        again = CliRunner().invoke(build_app(), ["bootstrap", "--max-sequences", "32"])
+        assert again.exit_code == 0, again.output
+        assert "nothing to train" in again.stderr
+    finally:
+        get_settings.cache_clear()
+
+
+def test_serve_answers_and_shuts_down_cleanly(tmp_path: Path) -> None:
+    url = make_registry(tmp_path / "serve.db", arches=("lstm",))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [CONSOLE_SCRIPT, "serve", "--port", str(port), "--log-level", "warning"],
+        env=server_environment(url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "temporal-order serve did not become ready"
+            time.sleep(0.1)
+        answer = httpx.post(f"{base}/classify", json={"sequence": "EabXcdYaaYB", "arch": "lstm"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == 1 and answer.json()["rule_label"] == "XYY"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (recent versions): either exit is clean.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output
