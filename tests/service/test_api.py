@@ -123,6 +123,36 @@ def test_explain_gives_one_number_per_symbol(
         assert abs(sum(result["attribution"]) - 1) < 1e-4
 
 
+@pytest.mark.parametrize("arch", ["lstm", "attn_rnn"])
+def test_explain_values_are_those_of_the_served_checkpoint(
+    client: httpx.Client, live_server: Any, generated: GenerateResult, arch: str
+) -> None:
+    """Recomputed here from the registry's checkpoint: the attention weights, or gradient × input of the
+    predicted class's log-probability, symbol by symbol."""
+    answers = [
+        client.post("/classify", json={"sequence": item.sequence, "arch": arch, "explain": True}).json()
+        for item in generated.sequences
+    ]
+    # A sequence not predicted as class 0, so explaining the wrong class would show.
+    pairs = zip(generated.sequences, answers, strict=True)
+    sequence, result = next((item.sequence, answer) for item, answer in pairs if answer["class_index"])
+    registry = Registry(live_server.database_url)
+    try:
+        model = registry.load_model(arch, result["model_version"]).model.eval()
+    finally:
+        registry.close()
+    tokens, lengths = pad_parsed([parse(sequence)])
+    inputs = one_hot(tokens).requires_grad_(True)  # (1, T, S)
+    if arch == "attn_rnn":
+        expected = model.attention(inputs, lengths)[0]
+    else:
+        model(inputs, lengths).log_softmax(dim=1)[0, result["class_index"]].backward()
+        assert inputs.grad is not None
+        expected = (inputs.grad * inputs).sum(dim=2)[0]
+    assert result["attribution"] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert max(abs(value) for value in result["attribution"]) > 1e-6  # not all zeros
+
+
 def test_classify_batch_answers_in_order(client: httpx.Client, generated: GenerateResult) -> None:
     sequences = [item.sequence for item in generated.sequences]
     response = client.post("/classify/batch", json={"sequences": sequences, "arch": "lstm"})

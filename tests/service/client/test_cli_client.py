@@ -53,7 +53,7 @@ def fake_server(monkeypatch: pytest.MonkeyPatch, fakes: Any) -> Any:
             body = json.loads(request.content)
             if "Z" in body["sequence"]:
                 error = fakes.error_body("invalid_sequence", "unknown symbol 'Z' at position 3", hint="use EabcdXYB")
-                return httpx.Response(400, json=error)
+                return httpx.Response(422, json=error)  # what the real service answers (tests/service/test_errors.py)
             result = fakes.classify_body("XYY")
             if body.get("explain"):
                 result["attribution"] = [0.0, 0.1, 0.9, 0.0, 0.05]
@@ -108,7 +108,7 @@ def test_a_server_error_is_one_line_and_exit_status_1(app: typer.Typer, fake_ser
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "400" in lines[0]
+    assert "422" in lines[0]
     assert "unknown symbol 'Z' at position 3" in lines[0]
     assert "Traceback" not in result.output
 

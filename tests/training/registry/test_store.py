@@ -180,6 +180,29 @@ def test_corrupt_checkpoint_bytes_fail_naming_the_version(
     assert registry.load_model("lstm", 1).info.version == 1  # the neighbours are untouched
 
 
+def test_an_empty_checkpoint_or_another_architectures_fails_naming_the_version(
+    registry: Registry, make_record: MakeRecord, task: TaskSpec
+) -> None:
+    registry.record_run("lstm", task, [make_record(seed=0), make_record(seed=1)])
+    registry.record_run("rnn", task, [make_record("rnn")])
+    with registry.engine.begin() as connection:
+        rnn = connection.execute(text("SELECT checkpoint, sha256 FROM model_versions WHERE arch = 'rnn'")).one()
+        # lstm version 1: no bytes at all; lstm version 2: a sound checkpoint, but of an rnn.
+        connection.execute(
+            text("UPDATE model_versions SET checkpoint = :empty WHERE arch = 'lstm' AND version = 1"), {"empty": b""}
+        )
+        connection.execute(
+            text("UPDATE model_versions SET checkpoint = :blob, sha256 = :sha WHERE arch = 'lstm' AND version = 2"),
+            {"blob": rnn.checkpoint, "sha": rnn.sha256},
+        )
+
+    with pytest.raises(CorruptCheckpoint, match=r"checkpoint of lstm version 1 is corrupt"):
+        registry.load_model("lstm", 1)
+    with pytest.raises(CorruptCheckpoint, match=r"checkpoint of lstm version 2 holds a 'rnn' model"):
+        registry.load_model("lstm", 2)
+    assert registry.load_model("rnn", 1).info.arch == "rnn"  # the checkpoint itself is sound
+
+
 def test_record_run_rejects_a_mismatched_or_empty_run(
     registry: Registry, make_record: MakeRecord, task: TaskSpec
 ) -> None:
