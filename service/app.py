@@ -69,6 +69,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         micro_batch_max_size=settings.micro_batch_max_size,
         micro_batch_max_wait_s=settings.micro_batch_max_wait_ms / 1000,
         micro_batch_inline_max=settings.micro_batch_inline_max,
+        micro_batch_inline_max_symbols=settings.micro_batch_inline_max_symbols,
         max_tokens_per_forward=settings.max_tokens_per_forward,
         large_batch_threads=settings.large_batch_threads,
         large_batch_min=settings.large_batch_min,
@@ -143,6 +144,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=package_version(),
         summary="Classifiers for the temporal order problem of Hochreiter & Schmidhuber (1997), experiment 6.",
         lifespan=lifespan,
+        # A redirect to the same path with a slash added would echo the request's Host header into Location.
+        redirect_slashes=False,
         # Prometheus covers metrics; OpenTelemetry stays off unless a deployment wires it in.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )

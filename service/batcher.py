@@ -3,6 +3,10 @@
 While a batch runs on the inference thread, new requests queue; when it returns, the worker takes everything
 queued (up to `max_size`) as the next batch. A lone request therefore waits for nobody, and under load the
 batches grow by themselves. `max_wait_s` > 0 additionally holds a short batch open for that long.
+
+Work is measured by `cost` (for sequences: symbols), not by the number of items: a batch costs its size times
+its costliest item (rows are padded to the longest), only a batch within `inline_max_cost` runs on the event
+loop, and a batch never takes in items beyond `max_cost` (one item over it runs alone).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class MicroBatcher(Generic[Item, Result]):
         max_size: int = 128,
         max_wait_s: float = 0.0,
         inline_max: int = 0,
+        cost: Callable[[Item], int] | None = None,
+        inline_max_cost: int | None = None,
+        max_cost: int | None = None,
         on_batch: Callable[[int], None] | None = None,
         name: str = "batcher",
     ) -> None:
@@ -47,9 +54,14 @@ class MicroBatcher(Generic[Item, Result]):
         self.max_size = max_size
         self.max_wait_s = max_wait_s
         self.inline_max = inline_max
+        self._cost = cost or (lambda _item: 1)
+        self.inline_max_cost = inline_max_cost
+        self.max_cost = max_cost
         self._on_batch = on_batch
         self._name = name
         self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
+        # An item taken from the queue that would have pushed a batch over `max_cost`: it opens the next one.
+        self._carried: tuple[Item, asyncio.Future[Result]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -62,8 +74,11 @@ class MicroBatcher(Generic[Item, Result]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        pending = [self._carried] if self._carried is not None else []
+        self._carried = None
         while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+            pending.append(self._queue.get_nowait())
+        for _, future in pending:
             if not future.done():
                 future.set_exception(BatcherClosed("the service is shutting down"))
 
@@ -75,12 +90,37 @@ class MicroBatcher(Generic[Item, Result]):
         await self._queue.put((item, future))
         return await future
 
+    def batch_cost(self, items: Sequence[Item]) -> int:
+        """What running `items` together costs: rows are padded to the costliest."""
+        return len(items) * max((self._cost(item) for item in items), default=0)
+
+    def _fits(
+        self, batch: list[tuple[Item, asyncio.Future[Result]]], entry: tuple[Item, asyncio.Future[Result]]
+    ) -> bool:
+        if self.max_cost is None:
+            return True
+        return self.batch_cost([item for item, _ in batch] + [entry[0]]) <= self.max_cost
+
+    def _take(
+        self, batch: list[tuple[Item, asyncio.Future[Result]]], entry: tuple[Item, asyncio.Future[Result]]
+    ) -> bool:
+        """Add `entry` to `batch` if it fits; otherwise carry it to the next batch. Whether it was added."""
+        if self._fits(batch, entry):
+            batch.append(entry)
+            return True
+        self._carried = entry
+        return False
+
     async def _collect(self) -> list[tuple[Item, asyncio.Future[Result]]]:
-        batch = [await self._queue.get()]
+        if self._carried is not None:
+            batch, self._carried = [self._carried], None
+        else:
+            batch = [await self._queue.get()]
         # One turn of the loop lets requests whose bodies arrived together join this batch.
         await asyncio.sleep(0)
         while len(batch) < self.max_size and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+            if not self._take(batch, self._queue.get_nowait()):
+                return batch
         if self.max_wait_s > 0 and len(batch) < self.max_size:
             deadline = time.monotonic() + self.max_wait_s
             while len(batch) < self.max_size:
@@ -88,10 +128,17 @@ class MicroBatcher(Generic[Item, Result]):
                 if remaining <= 0:
                     break
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                    entry = await asyncio.wait_for(self._queue.get(), remaining)
                 except TimeoutError:
                     break
+                if not self._take(batch, entry):
+                    break
         return batch
+
+    def _runs_inline(self, items: list[Item]) -> bool:
+        if len(items) > self.inline_max:
+            return False
+        return self.inline_max_cost is None or self.batch_cost(items) <= self.inline_max_cost
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,8 +151,8 @@ class MicroBatcher(Generic[Item, Result]):
                 self._on_batch(len(live))
             items = [item for item, _ in live]
             try:
-                if len(items) <= self.inline_max:
-                    # A small batch's forward costs less than handing it to another thread and back.
+                if self._runs_inline(items):
+                    # A cheap batch's forward costs less than handing it to another thread and back.
                     results = self._run_batch(items)
                 else:
                     results = await loop.run_in_executor(self._executor, self._run_batch, items)

@@ -24,13 +24,21 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
     import uvicorn
+    from pydantic import ValidationError
 
     from service.app import create_server_app
     from service.settings import ServiceSettings
     from training.cli.registry_commands import open_command_registry
 
     overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    settings = ServiceSettings(**overrides)
+    try:
+        settings = ServiceSettings(**overrides)
+    except ValidationError as error:
+        # One line per bad setting, never the value (it may be the API key), never a traceback.
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
     # Migrates the embedded default (or, with --migrate, the configured database) before the app starts.
     open_command_registry(settings, migrate=migrate).close()
     uvicorn.run(

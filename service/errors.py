@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.schemas import ErrorBody, ErrorDetail
@@ -71,6 +72,16 @@ class BodyTooLarge(ServiceError):
     kind = "body_too_large"
 
 
+# The one hint of every 413, whichever layer (fast lane, middleware, route) noticed the size.
+BODY_TOO_LARGE_HINT = "split the sequences over several /classify/batch requests"
+
+
+def too_large_body(limit: int) -> ErrorBody:
+    return ErrorBody(
+        error="body_too_large", message=f"the request body exceeds the limit of {limit} bytes", hint=BODY_TOO_LARGE_HINT
+    )
+
+
 def invalid_sequence(error: InvalidSequence, loc: list[str | int]) -> InvalidInput:
     """A bad symbol string as a 422 naming the field and, when known, the 1-based symbol position."""
     where = f" (position {error.position})" if error.position is not None else ""
@@ -110,15 +121,47 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.body(), exc.headers)
 
 
+JSON_HINT = "send a JSON object with Content-Type: application/json"
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # FastAPI parses a body without a Content-Type as JSON
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _unsupported_media_type(content_type: str) -> JSONResponse:
+    media = content_type.split(";", 1)[0].strip()[:100]
+    body = ErrorBody(error="unsupported_media_type", message=f"the body must be JSON, not {media!r}", hint=JSON_HINT)
+    return error_response(415, body)
+
+
+def _unparsable_body(cause: BaseException | None) -> ErrorBody:
+    """Why FastAPI could not parse a body, from the error it wrapped as "There was an error parsing the body"."""
+    if isinstance(cause, UnicodeDecodeError):
+        message = f"the request body is not valid UTF-8 (byte {cause.object[cause.start]:#04x} at offset {cause.start})"
+    elif isinstance(cause, RecursionError):
+        message = "the request body is JSON nested too deeply"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        message = "a number in the request body has too many digits"
+    else:
+        message = "the request body could not be parsed as JSON"
+    return ErrorBody(error="invalid_json", message=message, hint=JSON_HINT)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type")
+    if not _is_json(content_type) and any(error.get("loc") == ("body",) for error in exc.errors()):
+        return _unsupported_media_type(content_type or "")
     details = _validation_details(list(exc.errors()))
     if any(d.type == "json_invalid" for d in details):
         body = ErrorBody(
             error="invalid_json",
             message="the request body is not valid JSON",
             details=details,
-            hint="send a JSON object with Content-Type: application/json",
+            hint=JSON_HINT,
         )
         return error_response(400, body)
     message = "; ".join(_describe(d) for d in details[:3]) or "the request is not valid"
@@ -133,19 +176,26 @@ _HTTP_KINDS = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = _HTTP_KINDS.get(exc.status_code, "http_error")
+    hint = None
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return error_response(400, _unparsable_body(exc.__cause__))
+    if exc.status_code == 413:
+        hint = BODY_TOO_LARGE_HINT
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = f"no route {request.method} {request.url.path}; see /docs for the API"
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, ErrorBody(error=kind, message=message), dict(exc.headers or {}))
+    body = ErrorBody(error=kind, message=message, hint=hint)
+    return error_response(exc.status_code, body, dict(exc.headers or {}))
 
 
 async def _registry_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, JobNotFound | VersionNotFound):
         return error_response(404, ErrorBody(error="not_found", message=str(exc)))
-    logger.error("registry error on %s %s: %s", request.method, request.url.path, exc)
+    # Database errors carry SQL and its parameters: they go to the log only.
+    logger.error("registry error on %s %s: %s", request.method, request.url.path, exc, exc_info=exc)
     body = ErrorBody(error="registry_error", message="the model registry could not answer", hint="retry later")
     return error_response(503, body)
 
@@ -161,4 +211,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(SQLAlchemyError, _registry_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -66,6 +66,10 @@ class Slot:
     batcher: MicroBatcher[Parsed, tuple[Served, np.ndarray]] | None = field(default=None, repr=False)
 
 
+def _symbols(sequence: Parsed) -> int:
+    return len(sequence.ids)
+
+
 def pick_device(name: str) -> torch.device:
     """`auto` → cuda, then mps, then cpu."""
     return torch.device(resolve_device(name))
@@ -84,6 +88,7 @@ class InferencePool:
         micro_batch_max_size: int = 128,
         micro_batch_max_wait_s: float = 0.0,
         micro_batch_inline_max: int = 0,
+        micro_batch_inline_max_symbols: int | None = None,
         max_tokens_per_forward: int = 262_144,
         large_batch_threads: int = 1,
         large_batch_min: int = 256,
@@ -106,6 +111,9 @@ class InferencePool:
                 max_size=micro_batch_max_size,
                 max_wait_s=micro_batch_max_wait_s,
                 inline_max=micro_batch_inline_max,
+                cost=_symbols,
+                inline_max_cost=micro_batch_inline_max_symbols,
+                max_cost=max_tokens_per_forward,
                 on_batch=self._batch_observer(arch, on_batch),
                 name=f"batcher-{arch}",
             )
@@ -120,8 +128,8 @@ class InferencePool:
 
     # ---- loading ----------------------------------------------------------------------------------
 
-    def _load(self, arch: str) -> Served:
-        loaded = self.registry.load_model(arch, device=str(self.device))
+    def _load(self, arch: str, version: int | None = None) -> Served:
+        loaded = self.registry.load_model(arch, version, device=str(self.device))
         model = loaded.model.to(self.device).eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
@@ -135,11 +143,14 @@ class InferencePool:
             slot.state, slot.served, slot.error, slot.seen_version = "missing", None, "no active version", None
             return
         except CorruptCheckpoint as error:
-            self._mark_error(slot, f"checkpoint failed its integrity check: {error}")
+            # Callers read the slot's error (/readyz, /models, 503 bodies): a fixed sentence; the details
+            # go to the log.
+            logger.error("%s: %s", slot.arch, error)
+            self._mark_error(slot, "the active checkpoint failed its integrity check")
             return
-        except Exception as error:  # a bad checkpoint must not take the other architectures down
+        except Exception:  # a bad checkpoint must not take the other architectures down
             logger.exception("loading %s failed", slot.arch)
-            self._mark_error(slot, f"could not load the active checkpoint: {error}")
+            self._mark_error(slot, "the active checkpoint could not be loaded (see the service log)")
             return
         slot.served, slot.state, slot.error, slot.seen_version = served, "ready", None, served.version
         logger.info("%s: serving version %d on %s", slot.arch, served.version, self.device)
@@ -174,6 +185,19 @@ class InferencePool:
                 staging.error,
                 staging.seen_version,
             )
+            return slot
+
+    async def activate(self, arch: str, version: int, commit: Callable[[], object]) -> Slot:
+        """Load and warm `version` of `arch` off to the side; only once that worked, run `commit` (the
+        registry's activation) and swap it in. A version that fails to load raises, and the slot keeps
+        serving what it served."""
+        async with self._reload_lock:
+            served = await asyncio.to_thread(self._load, arch, version)
+            await asyncio.to_thread(self._warm, served)
+            await asyncio.to_thread(commit)
+            slot = self.slots[arch]
+            slot.served, slot.state, slot.error, slot.seen_version = served, "ready", None, served.version
+            logger.info("%s: serving version %d on %s (activated)", arch, served.version, self.device)
             return slot
 
     async def refresh(self) -> list[str]:

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import Conflict
 from service.schemas import TERMINAL_JOB_STATUSES, TrainJobCreate, TrainJobProgress, TrialPublic
-from training.registry import JobInfo, Registry
+from training.lifetime import exit_with_parent
+from training.registry import JobInfo, Registry, RegistryError, TrialRecordLike, VersionInfo, retry_transient
+
+if TYPE_CHECKING:
+    from training.experiment import TrialSpec
+    from training.task import TaskSpec
 
 logger = logging.getLogger("service.jobs")
 
@@ -28,6 +36,114 @@ CANCEL_POLL_EVERY_S = 0.5
 # How long a running job may take to notice a cancel request before its process is terminated.
 CANCEL_GRACE_S = 30.0
 PROCESS_POLL_S = 0.1
+# The exit status of a job process that found no registry to write to.
+REGISTRY_GONE_EXIT_CODE = 3
+
+
+def kept_summary(versions: Sequence[VersionInfo]) -> str:
+    """Which trials a job kept in the registry, in words: "kept 2 trials: lstm versions 3, 4"."""
+    if not versions:
+        return "no trial was kept"
+    by_arch: dict[str, list[int]] = {}
+    for version in versions:
+        by_arch.setdefault(version.arch, []).append(version.version)
+    parts = [
+        f"{arch} version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        for arch, numbers in by_arch.items()
+    ]
+    return f"kept {len(versions)} trial{'s' if len(versions) > 1 else ''}: {'; '.join(parts)}"
+
+
+def public_failure(error: BaseException) -> str:
+    """What a caller reads about a failed job: a stable phrase per kind of fault; the details go to the log."""
+    if isinstance(error, RegistryError):
+        return str(error)  # written for users (e.g. "the registry file ... does not exist")
+    if isinstance(error, SQLAlchemyError):
+        return "the registry could not be written (database error; see the service log)"
+    if isinstance(error, OSError):
+        return "the training process hit a system error (see the service log)"
+    return "training failed with an internal error (see the service log)"
+
+
+def trial_public(version: VersionInfo) -> dict[str, Any]:
+    return TrialPublic(
+        arch=version.arch,
+        seed=version.seed,
+        converged=version.converged,
+        sequences_to_criterion=version.sequences_to_criterion,
+        wrong_argmax=version.wrong_argmax,
+        wrong_paper=version.wrong_paper,
+        n_test=version.n_test,
+        model_version=version.version,
+    ).model_dump()
+
+
+class _JobRecorder:
+    """A job's writes to the registry. Trials and status changes are retried through transient faults;
+    progress is best effort (a failed write is logged and skipped, never fatal)."""
+
+    def __init__(self, registry: Registry, job_id: str, *, activate: bool) -> None:
+        self.registry = registry
+        self.job_id = job_id
+        self.activate = activate
+        self.results: list[dict[str, Any]] = []
+        self._runs: dict[str, int] = {}
+
+    def update(self, **changes: Any) -> None:
+        retry_transient(lambda: self.registry.update_job(self.job_id, **changes), what=f"job {self.job_id}: update")
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        try:
+            self.registry.update_job(self.job_id, progress=progress)
+        except SQLAlchemyError as error:
+            logger.warning("job %s: progress write failed, skipped (%s)", self.job_id, getattr(error, "orig", error))
+
+    def trial(self, arch: str, task: TaskSpec, index: int, record: TrialRecordLike) -> None:
+        """Record one finished trial in its own transaction; its run is opened by the first trial."""
+        run_id = self._runs.get(arch)
+        if run_id is None:
+            run_id = retry_transient(
+                lambda: self.registry.start_run(arch, task, record, job_id=self.job_id), what=f"job {self.job_id}: run"
+            )
+            self._runs[arch] = run_id
+        version = retry_transient(
+            lambda: self.registry.add_trial(run_id, index, record), what=f"job {self.job_id}: trial {index + 1}"
+        )
+        self.results.append(trial_public(version))
+        try:
+            self.registry.update_job(self.job_id, results=self.results)
+        except SQLAlchemyError as error:  # the trial itself is safe; the job's list is rebuilt at the end
+            logger.warning("job %s: results write failed, skipped (%s)", self.job_id, getattr(error, "orig", error))
+
+    def trial_of(self, arch: str, task: TaskSpec, spec: TrialSpec, record: TrialRecordLike) -> None:
+        """`trial` as `run_trials`' on_trial callback."""
+        self.trial(arch, task, spec.index - 1, record)
+
+    def finish(self, arch: str, *, status: str = "completed", activate: bool | None = None) -> None:
+        run_id = self._runs.pop(arch, None)
+        if run_id is not None:
+            retry_transient(
+                lambda: self.registry.finish_run(
+                    run_id, activate=self.activate if activate is None else activate, status=status
+                ),
+                what=f"job {self.job_id}: finish run",
+            )
+
+    def abandon(self, status: str) -> None:
+        """Close every open run without activating anything (a failure or a cancel); best effort."""
+        for arch in list(self._runs):
+            try:
+                self.finish(arch, status=status, activate=False)
+            except Exception:
+                logger.exception("job %s: closing the %s run failed", self.job_id, arch)
+
+    def kept(self) -> str:
+        try:
+            return kept_summary(self.registry.job_versions(self.job_id))
+        except SQLAlchemyError:
+            logger.exception("job %s: listing its kept trials failed", self.job_id)
+            kept = [f"{r['arch']} version {r['model_version']}" for r in self.results]
+            return f"kept {len(kept)} trial(s): {', '.join(kept)}" if kept else "no trial was kept"
 
 
 def run_job(job_id: str, database_url: str, threads: int) -> None:
@@ -38,11 +154,19 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
     from training.task import get_task
     from training.train import TrainingCancelled
 
+    exit_with_parent()  # a service killed with SIGKILL must not leave its trainer running
     torch.set_num_threads(threads)
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)  # classification in the parent comes first
-    registry = Registry(database_url)
     try:
+        # must_exist: a deleted registry file is a failure, never a fresh empty file to train into.
+        registry = Registry(database_url, must_exist=True)
+    except RegistryError as error:
+        logger.error("training job %s cannot start: %s", job_id, error)
+        raise SystemExit(REGISTRY_GONE_EXIT_CODE) from None
+    recorder: _JobRecorder | None = None
+    try:
+        registry.ensure_migrated()
         info = registry.job(job_id)
         if info.cancel_requested or info.status != "queued":
             return
@@ -54,8 +178,8 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
             for name in ("optimizer", "learning_rate", "batch_size", "grad_clip", "max_sequences")
             if (value := getattr(params, name)) is not None
         }
-        registry.update_job(
-            job_id,
+        recorder = job = _JobRecorder(registry, job_id, activate=params.activate)
+        job.update(
             status="running",
             progress=TrainJobProgress(
                 arch=arches[0], trials=params.trials, max_sequences=params.max_sequences
@@ -71,9 +195,8 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
             if now - last_write < PROGRESS_EVERY_S and progress.sequences < progress.max_sequences:
                 return
             last_write = now
-            registry.update_job(
-                job_id,
-                progress=TrainJobProgress(
+            job.progress(
+                TrainJobProgress(
                     arch=progress.arch,
                     trial=progress.trial,
                     trials=progress.trials,
@@ -81,7 +204,7 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
                     max_sequences=progress.max_sequences,
                     train_error=progress.train_error,
                     train_accuracy=progress.train_accuracy,
-                ).model_dump(),
+                ).model_dump()
             )
 
         def should_stop() -> bool:
@@ -89,13 +212,15 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
             now = time.monotonic()
             if not cancelled and now - last_poll >= CANCEL_POLL_EVERY_S:
                 last_poll = now
-                cancelled = registry.job(job_id).cancel_requested
+                try:
+                    cancelled = registry.job(job_id).cancel_requested
+                except SQLAlchemyError as error:  # asked again at the next poll
+                    logger.warning("job %s: cancel poll failed (%s)", job_id, getattr(error, "orig", error))
             return cancelled
 
-        results: list[dict[str, Any]] = []
         try:
             for arch in arches:
-                records = run_trials(
+                run_trials(
                     arch,
                     task,
                     trials=params.trials,
@@ -103,31 +228,46 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
                     overrides=overrides,
                     on_progress=on_progress,
                     should_stop=should_stop,
+                    on_trial=functools.partial(job.trial_of, arch, task),
                 )
-                run = registry.record_run(arch, task, records, activate=params.activate, job_id=job_id)
-                for version in registry.run_versions(run.id):
-                    results.append(
-                        TrialPublic(
-                            arch=arch,
-                            seed=version.seed,
-                            converged=version.converged,
-                            sequences_to_criterion=version.sequences_to_criterion,
-                            wrong_argmax=version.wrong_argmax,
-                            wrong_paper=version.wrong_paper,
-                            n_test=version.n_test,
-                            model_version=version.version,
-                        ).model_dump()
-                    )
-                registry.update_job(job_id, results=results)
+                job.finish(arch)
         except TrainingCancelled:
-            registry.update_job(job_id, status="cancelled", results=results, error="cancelled on request")
+            job.abandon("cancelled")
+            job.update(status="cancelled", results=job.results, error=f"cancelled on request; {job.kept()}")
             return
-        registry.update_job(job_id, status="succeeded", results=results)
+        job.update(status="succeeded", results=job.results)
     except Exception as error:
         logger.exception("training job %s failed", job_id)
-        registry.update_job(job_id, status="failed", error=f"{type(error).__name__}: {error}")
+        message = public_failure(error)
+        results = None
+        if recorder is not None:
+            recorder.abandon("failed")
+            message += f"; {recorder.kept()}"
+            results = recorder.results
+        # If even this write fails (the disk is full), the process exits non-zero and the service records
+        # the failure, with the trials kept, from the outside (`record_ended`).
+        retry_transient(
+            lambda: registry.update_job(job_id, status="failed", error=message, results=results),
+            what=f"job {job_id}: record the failure",
+        )
     finally:
         registry.close()
+
+
+def record_ended(registry: Registry, job_id: str, exitcode: int | None) -> JobInfo:
+    """After a job's process has ended: a job it left unfinished (it crashed, was killed, or could not write
+    its own failure, e.g. on a full disk) is marked failed (or cancelled), with the trials it kept."""
+    info = registry.job(job_id)
+    if info.status in TERMINAL_JOB_STATUSES:
+        return info
+    status = "cancelled" if info.cancel_requested else "failed"
+    versions = registry.job_versions(job_id)
+    return registry.update_job(
+        job_id,
+        status=status,
+        results=[trial_public(version) for version in versions],
+        error=f"the training process ended with exit code {exitcode}; {kept_summary(versions)}",
+    )
 
 
 class JobManager:
@@ -195,6 +335,15 @@ class JobManager:
         info = await asyncio.to_thread(self.registry.job, job_id)
         if info.status != "queued" or info.cancel_requested:
             return
+        problem = await asyncio.to_thread(self.registry.problem)
+        if problem is not None:
+            logger.error("training job %s not started: %s", job_id, problem)
+            info = await asyncio.to_thread(
+                self.registry.update_job, job_id, status="failed", error=f"not started: {problem}"
+            )
+            if self.on_finished is not None:
+                await self.on_finished(info)
+            return
         process = self._context.Process(
             target=run_job, args=(job_id, self.database_url, self.training_threads), name=f"train-{job_id}", daemon=True
         )
@@ -211,15 +360,7 @@ class JobManager:
         finally:
             self._running.pop(job_id, None)
             self._cancel_asked.pop(job_id, None)
-        info = await asyncio.to_thread(self.registry.job, job_id)
-        if info.status not in TERMINAL_JOB_STATUSES:
-            status = "cancelled" if info.cancel_requested else "failed"
-            info = await asyncio.to_thread(
-                self.registry.update_job,
-                job_id,
-                status=status,
-                error=f"the training process ended with exit code {process.exitcode}",
-            )
+        info = await asyncio.to_thread(record_ended, self.registry, job_id, process.exitcode)
         if self.on_finished is not None:
             await self.on_finished(info)
 

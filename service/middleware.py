@@ -7,7 +7,7 @@ import time
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_response
+from service.errors import error_response, too_large_body
 from service.metrics import ServiceMetrics
 from service.schemas import ErrorBody
 
@@ -68,14 +68,6 @@ class ServiceMiddleware:
     def _record(self, scope: Scope, status: int, started: float) -> None:
         template = getattr(scope.get("route"), "path", None) or "unmatched"
         record_request(self.metrics, scope, template, status, started)
-
-
-def too_large_body(limit: int) -> ErrorBody:
-    return ErrorBody(
-        error="body_too_large",
-        message=f"the request body exceeds the limit of {limit} bytes",
-        hint="split the sequences over several /classify/batch requests",
-    )
 
 
 def record_request(metrics: ServiceMetrics, scope: Scope, template: str, status: int, started: float) -> None:

@@ -6,7 +6,7 @@ Imports only pydantic and the standard library, so `service.client` can use it w
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,12 +16,21 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "in
 TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
 
 MAX_GENERATE = 10_000
+# The largest integer every database the registry runs on stores in an INTEGER column (PostgreSQL's is 32-bit):
+# a request integer that reaches the registry is bounded by it, so it is a 422, never an overflow.
+MAX_DB_INT = 2**31 - 1
+# Symbols of one sequence (whitespace excluded): the task's sequences have about a hundred; longer variants
+# fit many times over. A bound, because one forward's cost grows with the longest sequence in its batch.
+MAX_SEQUENCE_SYMBOLS = 10_000
+# Characters of one sequence string, whitespace between symbols included.
+MAX_SEQUENCE_CHARS = 4 * MAX_SEQUENCE_SYMBOLS
 
 
 class Strict(BaseModel):
-    """Requests reject unknown fields, so a typo is an error rather than a silently ignored option."""
+    """Requests reject unknown fields, so a typo is an error rather than a silently ignored option, and take
+    JSON types as they are: "yes" is not a bool, "1" not an int, true not a number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ---- errors ---------------------------------------------------------------------------------------
@@ -49,13 +58,17 @@ class ErrorBody(BaseModel):
 
 
 class ClassifyRequest(Strict):
-    sequence: str = Field(description="Symbols E a b c d X Y B, compact ('EabX…B'); whitespace is ignored.")
+    sequence: str = Field(
+        max_length=MAX_SEQUENCE_CHARS,
+        description=f"Symbols E a b c d X Y B, compact ('EabX…B'); whitespace is ignored; "
+        f"at most {MAX_SEQUENCE_SYMBOLS} symbols.",
+    )
     arch: Arch | None = Field(default=None, description="Defaults to the architecture with the lowest test error.")
     explain: bool = False
 
 
 class ClassifyBatchRequest(Strict):
-    sequences: list[str] = Field(min_length=1)
+    sequences: list[Annotated[str, Field(max_length=MAX_SEQUENCE_CHARS)]] = Field(min_length=1)
     arch: Arch | None = None
 
 
@@ -106,7 +119,7 @@ class TrainJobCreate(Strict):
     task: TaskName = "6b"
     trials: int = Field(default=1, ge=1, le=100)
     max_sequences: int = Field(default=200_000, ge=100, le=10_000_000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: int = Field(default=0, ge=0, le=MAX_DB_INT)
     optimizer: Literal["adam", "sgd"] | None = None
     learning_rate: float | None = Field(default=None, gt=0, le=10)
     batch_size: int | None = Field(default=None, ge=1, le=4096)
@@ -225,7 +238,7 @@ class ModelList(BaseModel):
 
 
 class ActivateRequest(Strict):
-    version: int = Field(ge=1, le=2**31 - 1)  # a larger number overflows the registry's integer column
+    version: int = Field(ge=1, le=MAX_DB_INT)
 
 
 class Health(BaseModel):

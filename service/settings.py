@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from training.settings import Settings
 
@@ -16,6 +17,9 @@ MIN_API_KEY_LENGTH = 16
 
 class ServiceSettings(Settings):
     """Everything the HTTP service needs on top of the shared settings (database URL, device)."""
+
+    # A rejected value is never echoed: it may be the API key.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -38,6 +42,11 @@ class ServiceSettings(Settings):
     # hand-off to the inference thread and back costs more than such a forward (bench/serve_bench.py: about
     # 1.3x the requests/s of /classify at 64 clients). 0 sends every batch to the inference thread.
     micro_batch_inline_max: int = Field(default=64, ge=0, le=4096)
+    # Micro-batches of at most this many symbols in all run on the event loop's own thread (whatever their count of
+    # requests): a few long sequences would otherwise hold the loop, and with it every other request.
+    micro_batch_inline_max_symbols: int = Field(default=8_192, ge=0, le=1_000_000)
+    # Symbols in one /classify/batch request: bounds how long one request holds the inference thread.
+    max_batch_symbols: int = Field(default=262_144, ge=1_000, le=100_000_000)
     # Padded symbols per forward pass: bounds memory when a batch holds a few very long sequences.
     max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
     job_concurrency: int = Field(default=1, ge=1, le=16)

@@ -19,6 +19,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from training.evaluate import N_TEST, TestResult, TrialOutcome, evaluate
+from training.lifetime import exit_with_parent
 from training.models import ARCHITECTURES, build_model, config_from_dict, config_to_dict, default_config
 from training.task import TaskSpec
 from training.train import (
@@ -137,6 +138,8 @@ _stop_event: Any = None
 
 def _init_worker(progress_queue: Any, stop_event: Any) -> None:
     global _progress_queue, _stop_event
+    # A worker whose parent was killed would otherwise block forever writing its result to a pipe nobody reads.
+    exit_with_parent()
     _progress_queue, _stop_event = progress_queue, stop_event
     torch.set_num_threads(1)
 
@@ -182,16 +185,28 @@ def _rebuild(payload: dict[str, Any]) -> TrialRecord:
     return TrialRecord(trial=trial, test=TestResult(*payload["test"]))
 
 
+# Called with each trial the moment it has been trained and tested, so a caller can record it before the next
+# one starts (a later failure then never loses it).
+OnTrial = Callable[[TrialSpec, TrialRecord], None]
+
+
 def run_specs(
     specs: Sequence[TrialSpec],
     *,
     workers: int = 1,
     on_progress: Callable[[TrialProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_trial: OnTrial | None = None,
 ) -> list[TrialRecord]:
     """Run trials in order (workers=1, in this process) or in a pool; results keep the order of `specs`."""
     if workers <= 1 or len(specs) <= 1:
-        return [_execute(spec, on_progress, should_stop) for spec in specs]
+        records = []
+        for spec in specs:
+            record = _execute(spec, on_progress, should_stop)
+            if on_trial is not None:
+                on_trial(spec, record)
+            records.append(record)
+        return records
     context = mp.get_context("spawn")
     progress_queue = context.Queue()
     stop_event = context.Event()
@@ -211,7 +226,10 @@ def run_specs(
                 if should_stop is not None and should_stop():
                     stop_event.set()
                 for future in done:
-                    results[futures[future]] = _rebuild(future.result())
+                    index = futures[future]
+                    results[index] = _rebuild(future.result())
+                    if on_trial is not None:
+                        on_trial(specs[index], results[index])
         except BaseException:
             stop_event.set()
             for future in pending:
@@ -242,6 +260,7 @@ def run_trials(
     workers: int = 1,
     on_progress: Callable[[TrialProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_trial: OnTrial | None = None,
 ) -> list[TrialRecord]:
     """`trials` independent trials of one architecture; raises TrainingCancelled if `should_stop` fires."""
     return run_architectures(
@@ -254,6 +273,7 @@ def run_trials(
         workers=workers,
         on_progress=on_progress,
         should_stop=should_stop,
+        on_trial=on_trial,
     )[arch]
 
 
@@ -268,6 +288,7 @@ def run_architectures(
     workers: int = 1,
     on_progress: Callable[[TrialProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_trial: OnTrial | None = None,
 ) -> dict[str, list[TrialRecord]]:
     """Every trial of every architecture in one pool, so a slow architecture never leaves a core idle."""
     specs = [
@@ -275,7 +296,7 @@ def run_architectures(
         for arch in arches
         for spec in plan_trials(arch, task, trials=trials, seed=seed, overrides=overrides, n_test=n_test)
     ]
-    records = run_specs(specs, workers=workers, on_progress=on_progress, should_stop=should_stop)
+    records = run_specs(specs, workers=workers, on_progress=on_progress, should_stop=should_stop, on_trial=on_trial)
     by_arch: dict[str, list[TrialRecord]] = {arch: [] for arch in arches}
     for spec, record in zip(specs, records, strict=True):
         by_arch[spec.arch].append(record)
@@ -283,9 +304,11 @@ def run_architectures(
 
 
 __all__ = [
+    "OnTrial",
     "TrainingCancelled",
     "TrialProgress",
     "TrialRecord",
+    "TrialSpec",
     "default_arches",
     "run_architectures",
     "run_trials",

@@ -7,7 +7,6 @@ import functools
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Response
-from sqlalchemy import text
 
 from service.deps import StateDep
 from service.schemas import Health, Readiness
@@ -30,21 +29,17 @@ async def healthz() -> Health:
     return Health(version=package_version())
 
 
-def _registry_reachable(state: StateDep) -> bool:
+def _registry_problem(state: StateDep) -> str | None:
     if state.registry is None:
-        return False
-    try:
-        with state.registry.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
+        return "the registry is not open yet"
+    return state.registry.problem()
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: StateDep, response: Response) -> Readiness:
-    """Readiness: the registry answers, startup finished and at least one architecture serves."""
-    registry_ok = await asyncio.to_thread(_registry_reachable, state)
+    """Readiness: the registry answers (and is the file it opened), startup finished and a model serves."""
+    registry_problem = await asyncio.to_thread(_registry_problem, state)
+    registry_ok = registry_problem is None
     models: dict[str, str] = {}
     detail: dict[str, str] = {}
     if state.pool is not None:
@@ -54,8 +49,8 @@ async def readyz(state: StateDep, response: Response) -> Readiness:
                 detail[arch] = slot.error
     if state.startup_error:
         detail["startup"] = state.startup_error
-    if not registry_ok:
-        detail["registry"] = "the registry does not answer"
+    if registry_problem is not None:
+        detail["registry"] = registry_problem
     ready = registry_ok and state.ready and any(value == "ready" for value in models.values())
     response.status_code = 200 if ready else 503
     return Readiness(ready=ready, registry=registry_ok, models=models, detail=detail)  # type: ignore[arg-type]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fastapi import APIRouter
 
 from service.deps import ApiKeyDep, PoolDep, RegistryDep
+from service.errors import Conflict
 from service.inference import InferencePool
 from service.schemas import ActivateRequest, Arch, ModelList, ModelPublic, ModelVersionPublic
-from training.registry import Registry, VersionInfo
+from training.registry import CorruptCheckpoint, Registry, RegistryError, VersionInfo
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+logger = logging.getLogger("service.routes.models")
 
 
 def version_public(info: VersionInfo) -> ModelVersionPublic:
@@ -45,9 +49,26 @@ async def get_model(arch: Arch, pool: PoolDep, registry: RegistryDep) -> ModelPu
     return await asyncio.to_thread(model_public, arch, pool, registry)
 
 
-@router.post("/{arch}/activate", dependencies=[ApiKeyDep])
+@router.post(
+    "/{arch}/activate", dependencies=[ApiKeyDep], responses={409: {"description": "The version cannot be served."}}
+)
 async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: RegistryDep) -> ModelPublic:
-    """Make a version the active one and serve it at once (needs the API key)."""
-    await asyncio.to_thread(registry.activate, arch, body.version)
-    await pool.reload(arch)
+    """Load a version, and only if it loads, make it the active one and serve it (needs the API key)."""
+    unchanged = "; the active version is unchanged"
+    try:
+        await pool.activate(arch, body.version, lambda: registry.activate(arch, body.version))
+    except CorruptCheckpoint as error:
+        logger.warning("refused to activate %s version %d: %s", arch, body.version, error)
+        raise Conflict(
+            f"version {body.version} of {arch} cannot be served: its checkpoint failed its integrity check{unchanged}",
+            hint=f"pick another version from GET /models/{arch}",
+        ) from None
+    except RegistryError:
+        raise  # not found (404) or the registry's own fault (503): the one error handler words them
+    except Exception:
+        logger.exception("activating %s version %d failed", arch, body.version)
+        raise Conflict(
+            f"version {body.version} of {arch} could not be loaded{unchanged}",
+            hint=f"see the service log; pick another version from GET /models/{arch}",
+        ) from None
     return await asyncio.to_thread(model_public, arch, pool, registry)

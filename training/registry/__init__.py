@@ -4,6 +4,7 @@ service's training jobs, in one SQLAlchemy database migrated by Alembic.
     temporal-order db upgrade && temporal-order models
 """
 
+from training.registry.db import is_transient, retry_transient
 from training.registry.records import (
     JOB_STATUSES,
     TERMINAL_JOB_STATUSES,
@@ -14,6 +15,7 @@ from training.registry.records import (
     MissingDatabaseDriver,
     NoActiveVersion,
     RegistryError,
+    RegistryMissing,
     RunInfo,
     SchemaNotMigrated,
     VersionInfo,
@@ -32,6 +34,7 @@ __all__ = [
     "NoActiveVersion",
     "Registry",
     "RegistryError",
+    "RegistryMissing",
     "RunInfo",
     "RunNotFound",
     "SchemaNotMigrated",
@@ -39,4 +42,6 @@ __all__ = [
     "VersionInfo",
     "VersionNotFound",
     "best_trial",
+    "is_transient",
+    "retry_transient",
 ]

@@ -29,6 +29,10 @@ class MissingDatabaseDriver(RegistryError):
     """The URL names a database whose Python driver is not installed (PostgreSQL without the `postgres` extra)."""
 
 
+class RegistryMissing(SchemaNotMigrated):
+    """The registry's SQLite file is not there (deleted, or never created): nothing to migrate or use."""
+
+
 class VersionNotFound(RegistryError):
     pass
 

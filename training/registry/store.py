@@ -8,6 +8,7 @@ comes back is a frozen snapshot (`VersionInfo`, `RunInfo`, `JobInfo`), never a l
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections.abc import Sequence
 from typing import Protocol
@@ -15,13 +16,13 @@ from typing import Protocol
 from alembic import command
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from training.checkpoint import Checkpoint, CheckpointError, from_checkpoint, read_config, to_checkpoint
 from training.evaluate import Summary, TestResult, TrialOutcome, summarize
 from training.models import config_to_dict, parameter_count
-from training.registry.db import make_engine
+from training.registry.db import file_identity, make_engine, sqlite_file
 from training.registry.jobs import JobsMixin
 from training.registry.migrations import alembic_config, current_revisions, head_revisions
 from training.registry.orm import ActiveModel, ModelVersion, TrainingRun, utcnow
@@ -29,6 +30,7 @@ from training.registry.records import (
     CorruptCheckpoint,
     LoadedModel,
     NoActiveVersion,
+    RegistryMissing,
     RunInfo,
     SchemaNotMigrated,
     VersionInfo,
@@ -37,6 +39,8 @@ from training.registry.records import (
 from training.settings import get_settings, resolve_device
 from training.task import TaskSpec
 from training.train import TrialResult
+
+logger = logging.getLogger("training.registry")
 
 # Two writers may pick the same next version number; the unique (arch, version) constraint turns that
 # into an IntegrityError, and the loser simply tries again with fresh numbers.
@@ -123,10 +127,19 @@ def _run_info(row: TrainingRun, version_numbers: list[int]) -> RunInfo:
 class Registry(JobsMixin):
     """Model versions, training runs and training jobs in one database (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, must_exist: bool = False) -> None:
+        """`must_exist`: refuse a SQLite file that is not there, rather than let the first connection create
+        an empty one (a job must never train into a fresh, un-migrated file)."""
         self.url = url if url is not None else get_settings().database_url
+        self.file = sqlite_file(self.url)
+        if must_exist and self.file is not None and not self.file.exists():
+            raise RegistryMissing(
+                f"the registry file {self.file} does not exist: run `temporal-order db upgrade` to create it"
+            )
         self.engine: Engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The SQLite file this registry opened, as (device, inode), pinned once it is known to be migrated.
+        self._identity: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Registry({self.display_url!r})"
@@ -152,6 +165,25 @@ class Registry(JobsMixin):
                 f"registry {self.display_url} is not migrated: run `temporal-order db upgrade` "
                 f"(schema revision {found}, expected {', '.join(sorted(expected))})"
             )
+        if self.file is not None and self._identity is None:
+            self._identity = file_identity(self.file)
+
+    def problem(self) -> str | None:
+        """Why this registry cannot be used right now, in words for a caller, or None when it answers a real
+        query and (for SQLite) its file is still the one it migrated, not deleted or replaced since."""
+        if self.file is not None and self._identity is not None:
+            identity = file_identity(self.file)
+            if identity is None:
+                return "the registry's database file was deleted while the service ran"
+            if identity != self._identity:
+                return "the registry's database file was replaced while the service ran"
+        try:
+            with self._sessions() as session:
+                session.execute(select(ActiveModel.arch).limit(1)).all()
+        except SQLAlchemyError:
+            logger.exception("the registry %s failed a readiness query", self.display_url)
+            return "the registry does not answer queries"
+        return None
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to `revision` (programmatic `alembic upgrade head`)."""
@@ -217,6 +249,93 @@ class Registry(JobsMixin):
                 if attempt == _VERSION_RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+    # -- a run recorded trial by trial (a training job: a later fault never loses an earlier trial) ------
+
+    def start_run(self, arch: str, task: TaskSpec, first: TrialRecordLike, *, job_id: str | None = None) -> int:
+        """Open a run for `arch` (status "running", no trials yet); `first` supplies its configuration."""
+        trial = first.trial
+        with self._sessions.begin() as session:
+            run = TrainingRun(
+                arch=arch,
+                task=task.name,
+                task_spec=task.to_dict(),
+                trials=0,
+                seed=trial.seed,
+                status="running",
+                converged=0,
+                median_sequences_to_criterion=None,
+                model_config=config_to_dict(trial.model_config),
+                train_config=trial.train_config.to_dict(),
+                job_id=job_id,
+                wall_seconds=0.0,
+                created_at=utcnow(),
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def add_trial(self, run_id: int, index: int, record: TrialRecordLike) -> VersionInfo:
+        """Store one finished trial of run `run_id` as a new version, in its own transaction."""
+        checkpoint = to_checkpoint(record.trial.model)
+        for attempt in range(_VERSION_RACE_RETRIES):
+            try:
+                with self._sessions.begin() as session:
+                    run = session.get(TrainingRun, run_id)
+                    if run is None:
+                        raise RunNotFound(f"no training run {run_id} in the registry")
+                    if record.trial.model_config.arch != run.arch:
+                        raise ValueError(f"trial of {record.trial.model_config.arch!r} recorded under {run.arch!r}")
+                    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == run.arch))
+                    row = self._version_row(run.arch, (latest or 0) + 1, index, record, checkpoint)
+                    run.versions.append(row)
+                    session.flush()
+                    return _version_info(row, active=False)
+            except IntegrityError:
+                if attempt == _VERSION_RACE_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def finish_run(self, run_id: int, *, activate: bool, status: str = "completed") -> RunInfo:
+        """Close a run: its summary from the trials recorded, and optionally activate the best of them."""
+        with self._sessions.begin() as session:
+            run = session.get(TrainingRun, run_id)
+            if run is None:
+                raise RunNotFound(f"no training run {run_id} in the registry")
+            rows = sorted(run.versions, key=lambda row: row.trial_index)
+            to_criterion = [row.sequences_to_criterion for row in rows if row.sequences_to_criterion is not None]
+            run.trials = len(rows)
+            run.converged = sum(row.converged for row in rows)
+            run.median_sequences_to_criterion = float(statistics.median(to_criterion)) if to_criterion else None
+            run.wall_seconds = sum(row.wall_seconds for row in rows)
+            run.status = status
+            if activate and rows:
+                outcomes = [
+                    TrialOutcome(
+                        row.seed,
+                        row.converged,
+                        row.sequences_to_criterion,
+                        row.wrong_argmax,
+                        row.wrong_paper,
+                        row.n_test,
+                    )
+                    for row in rows
+                ]
+                self._set_active(session, run.arch, rows[best_trial(outcomes)].id)
+            return _run_info(run, sorted(row.version for row in rows))
+
+    def job_versions(self, job_id: str) -> list[VersionInfo]:
+        """Every version a training job recorded, oldest first."""
+        statement = (
+            select(ModelVersion)
+            .join(TrainingRun, TrainingRun.id == ModelVersion.run_id)
+            .options(joinedload(ModelVersion.run))
+            .where(TrainingRun.job_id == job_id)
+            .order_by(ModelVersion.id)
+        )
+        with self._sessions() as session:
+            active = self._active_ids(session)
+            return [_version_info(row, active=row.id in active) for row in session.scalars(statement)]
 
     @staticmethod
     def _version_row(

@@ -1,0 +1,92 @@
+"""Fixtures for fault injection: a migrated SQLite registry with a short busy timeout, a second connection
+that holds its write lock, and a way to run a training job's process by hand."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+
+from service.schemas import TrainJobCreate
+from training.evaluate import TestResult
+from training.experiment import TrialRecord
+from training.models import build_model, default_config
+from training.registry import Registry
+from training.task import get_task
+from training.train import TrainConfig, TrialResult
+
+# A busy timeout of a fraction of a second: a held lock fails a write at once instead of after 30 s.
+SHORT_TIMEOUT_S = 0.2
+TINY_JOB = TrainJobCreate(arch="lstm", task="6b", trials=3, max_sequences=100, seed=0)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.db"
+    registry = Registry(f"sqlite:///{path}")
+    try:
+        registry.upgrade()
+    finally:
+        registry.close()
+    return path
+
+
+@pytest.fixture
+def db_url(db_path: Path) -> str:
+    return f"sqlite:///{db_path}?timeout={SHORT_TIMEOUT_S}"
+
+
+@pytest.fixture
+def registry(db_url: str) -> Iterator[Registry]:
+    registry = Registry(db_url)
+    yield registry
+    registry.close()
+
+
+@contextmanager
+def _write_lock(path: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield connection
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+WriteLock = Callable[[Path], AbstractContextManager[sqlite3.Connection]]
+
+
+@pytest.fixture
+def write_lock() -> WriteLock:
+    """Hold a database's write lock from a second connection (BEGIN IMMEDIATE), as another process might."""
+    return _write_lock
+
+
+@pytest.fixture
+def tiny_job() -> TrainJobCreate:
+    return TINY_JOB
+
+
+@pytest.fixture
+def trial_record() -> TrialRecord:
+    """One untrained lstm trial, as a finished trial hands it to the registry."""
+    task = get_task("6b")
+    torch.manual_seed(0)
+    config = default_config("lstm", n_classes=task.n_classes)
+    trial = TrialResult(
+        model=build_model(config).eval(),
+        model_config=config,
+        train_config=TrainConfig(max_sequences=100),
+        task=task,
+        seed=0,
+        converged=False,
+        sequences_seen=100,
+        sequences_to_criterion=None,
+    )
+    return TrialRecord(trial=trial, test=TestResult(n_test=100, wrong_argmax=80, wrong_paper=90))

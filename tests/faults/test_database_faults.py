@@ -1,0 +1,140 @@
+"""Issue 14, item 1: a database hiccup or a full disk never throws away a trained trial.
+
+Faults are real: a second SQLite connection holding the write lock (BEGIN IMMEDIATE), and a file-size limit
+(resource.setrlimit) in the job's process. Training is real too (tiny budgets), through the service's own
+`run_job` in its own process.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from service.jobs import _JobRecorder, record_ended
+from service.schemas import TrainJobCreate
+from training.experiment import TrialRecord
+from training.registry import Registry, is_transient, retry_transient
+from training.task import get_task
+
+JOB_PROCESS = Path(__file__).with_name("job_process.py")
+JOB_TIMEOUT_S = 240
+
+
+def run_job_process(job_id: str, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(JOB_PROCESS), job_id, url, *extra],
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_a_held_write_lock_is_a_transient_error(
+    registry: Registry, db_path: Path, write_lock: Any, tiny_job: TrainJobCreate
+) -> None:
+    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    with write_lock(db_path), pytest.raises(OperationalError) as caught:
+        registry.update_job(job.id, progress={"sequences": 1})
+    assert is_transient(caught.value)
+
+
+def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_out(
+    registry: Registry,
+    db_path: Path,
+    write_lock: Any,
+    tiny_job: TrainJobCreate,
+    trial_record: TrialRecord,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    recorder = _JobRecorder(registry, job.id, activate=True)
+    retried = threading.Event()
+
+    class OnRetry(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retry 1 of" in record.getMessage():
+                retried.set()
+
+    handler = OnRetry()
+    logging.getLogger("training.registry").addHandler(handler)
+    try:
+        with write_lock(db_path) as lock:
+            recorder.progress({"sequences": 50})  # must not raise
+            assert "progress write failed" in caplog.text
+
+            def release_after_first_retry() -> None:
+                retried.wait(timeout=60)
+                lock.execute("ROLLBACK")
+
+            releaser = threading.Thread(target=release_after_first_retry)
+            releaser.start()
+            recorder.trial("lstm", get_task("6b"), 0, trial_record)
+            releaser.join()
+    finally:
+        logging.getLogger("training.registry").removeHandler(handler)
+    assert retried.is_set()
+    versions = registry.job_versions(job.id)
+    assert [v.version for v in versions] == [1]
+    assert registry.load_model("lstm", 1).info.version == 1  # the checkpoint is whole
+
+
+def test_a_non_transient_error_is_not_retried() -> None:
+    calls = []
+
+    def fail() -> None:
+        calls.append(1)
+        raise ValueError("not a database fault")
+
+    with pytest.raises(ValueError):
+        retry_transient(fail, what="test", sleep=lambda _s: None)
+    assert calls == [1]
+
+
+def test_a_job_whose_registry_is_locked_at_start_waits_and_succeeds(
+    registry: Registry, db_path: Path, db_url: str, tmp_path: Path, write_lock: Any, tiny_job: TrainJobCreate
+) -> None:
+    job = registry.create_job(tiny_job.model_copy(update={"trials": 1}).model_dump(mode="json"))
+    log = tmp_path / "job.log"
+    with log.open("w") as out, write_lock(db_path):
+        process = subprocess.Popen(
+            [sys.executable, str(JOB_PROCESS), job.id, db_url], stdout=out, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            # Held until the job has met the lock and is retrying: its first write cannot have happened.
+            while "retry 1 of" not in log.read_text():
+                assert process.poll() is None, log.read_text()
+                threading.Event().wait(0.05)
+        except BaseException:
+            process.kill()
+            raise
+    assert process.wait(timeout=JOB_TIMEOUT_S) == 0, log.read_text()
+    info = registry.job(job.id)
+    assert info.status == "succeeded", info.error
+    assert [result["model_version"] for result in info.results] == [1]
+    assert registry.active_version("lstm") is not None
+
+
+def test_a_full_disk_in_the_third_trial_keeps_the_first_two(
+    registry: Registry, db_url: str, tiny_job: TrainJobCreate
+) -> None:
+    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    ended = run_job_process(job.id, db_url, "2")
+    assert ended.returncode != 0, ended.stderr[-2000:]
+    assert "database or disk is full" in ended.stderr or "disk I/O error" in ended.stderr, ended.stderr[-2000:]
+
+    # What the service's job manager does when a job's process ends without recording its own end.
+    info = record_ended(registry, job.id, ended.returncode)
+    assert info.status == "failed"
+    assert "kept 2 trials: lstm versions 1, 2" in (info.error or "")
+    assert [result["model_version"] for result in info.results] == [1, 2]
+    for version in (1, 2):  # both checkpoints are whole and load
+        assert registry.load_model("lstm", version).info.version == version
+    assert [v.version for v in registry.versions("lstm")] == [2, 1]
