@@ -67,6 +67,11 @@ class ModelNotReady(ServiceError):
     kind = "model_not_ready"
 
 
+class RegistryUnavailable(ServiceError):
+    status_code = 503
+    kind = "registry_unavailable"
+
+
 class BodyTooLarge(ServiceError):
     status_code = 413
     kind = "body_too_large"

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.deps import ServiceState
 from service.errors import error_response, too_large_body
 from service.middleware import record_request
-from service.routes.classify import result_dict, too_long
+from service.routes.classify import result_dict
 from service.schemas import ClassifyRequest
 from service.sequences import parse
 from training.task import InvalidSequence
@@ -127,8 +127,6 @@ async def answer(state: ServiceState, body: bytes) -> bytes | None:
     try:
         sequence = parse(request.sequence)
     except InvalidSequence:
-        return None
-    if too_long(sequence):
         return None
     try:
         served, row = await pool.classify_one(request.arch, sequence)

@@ -146,7 +146,7 @@ class InferencePool:
             # Callers read the slot's error (/readyz, /models, 503 bodies): a fixed sentence; the details
             # go to the log.
             logger.error("%s: %s", slot.arch, error)
-            self._mark_error(slot, "the active checkpoint failed its integrity check")
+            self._mark_error(slot, "the active checkpoint is corrupt: it failed its integrity check")
             return
         except Exception:  # a bad checkpoint must not take the other architectures down
             logger.exception("loading %s failed", slot.arch)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.errors import Conflict
+from service.errors import Conflict, RegistryUnavailable
 from service.schemas import TERMINAL_JOB_STATUSES, TrainJobCreate, TrainJobProgress, TrialPublic
 from training.lifetime import exit_with_parent
 from training.registry import JobInfo, Registry, RegistryError, TrialRecordLike, VersionInfo, retry_transient
@@ -309,6 +309,9 @@ class JobManager:
         return list(self._running)
 
     async def submit(self, params: TrainJobCreate) -> JobInfo:
+        problem = await asyncio.to_thread(self.registry.problem)
+        if problem is not None:  # nowhere to record the job, or its trials
+            raise RegistryUnavailable(f"no training job can start: {problem}", hint="see GET /readyz")
         info = await asyncio.to_thread(self.registry.create_job, params.model_dump(mode="json"))
         await self._queue.put(info.id)
         return info

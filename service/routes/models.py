@@ -60,7 +60,8 @@ async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: R
     except CorruptCheckpoint as error:
         logger.warning("refused to activate %s version %d: %s", arch, body.version, error)
         raise Conflict(
-            f"version {body.version} of {arch} cannot be served: its checkpoint failed its integrity check{unchanged}",
+            f"version {body.version} of {arch} cannot be served: its checkpoint is corrupt "
+            f"(it failed its integrity check){unchanged}",
             hint=f"pick another version from GET /models/{arch}",
         ) from None
     except RegistryError:

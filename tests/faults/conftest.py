@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from service.schemas import TrainJobCreate
+from service.testing import LiveServer, make_registry, record_untrained, start_server
 from training.evaluate import TestResult
 from training.experiment import TrialRecord
 from training.models import build_model, default_config
@@ -90,3 +91,27 @@ def trial_record() -> TrialRecord:
         sequences_to_criterion=None,
     )
     return TrialRecord(trial=trial, test=TestResult(n_test=100, wrong_argmax=80, wrong_paper=90))
+
+
+@pytest.fixture(scope="module")
+def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live service whose registry holds a version of every architecture, with two planted faults: lstm's
+    version 2 (not active) has checkpoint bytes that no longer match their sha256, and rnn's active checkpoint
+    was overwritten with text that is not UTF-8 (the database driver itself fails to read it)."""
+    directory = tmp_path_factory.mktemp("faulty")
+    path = directory / "registry.db"
+    url = make_registry(path)
+    registry = Registry(url)
+    try:
+        record_untrained(registry, "lstm", seed=7, activate=False)
+    finally:
+        registry.close()
+    with sqlite3.connect(path) as connection:
+        select = "SELECT checkpoint FROM model_versions WHERE arch = 'lstm' AND version = 2"
+        (checkpoint,) = connection.execute(select).fetchone()
+        flipped = checkpoint[:-1] + bytes([checkpoint[-1] ^ 0xFF])  # same length, one byte changed
+        connection.execute("UPDATE model_versions SET checkpoint = ? WHERE arch = 'lstm' AND version = 2", (flipped,))
+        connection.execute("UPDATE model_versions SET checkpoint = CAST(x'ff00fe' AS TEXT) WHERE arch = 'rnn'")
+    server = start_server(url, directory)
+    yield server
+    server.stop()

@@ -115,8 +115,19 @@ def _create(url: URL, given: str | URL, **kwargs: Any) -> Engine:
         ) from None
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for `url`; for a SQLite file, its directory is created first.
+def _open_existing_only(
+    path: Path, may_create: Callable[[], bool], _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+) -> None:
+    """Open the file read-write without creating it, once `may_create` says no: a new connection to a deleted
+    registry then fails instead of quietly starting an empty one."""
+    if not may_create():
+        cargs[0] = f"{path.resolve().as_uri()}?mode=rw"
+        cparams["uri"] = True
+
+
+def make_engine(url: str | URL, *, may_create: Callable[[], bool] | None = None, **kwargs: Any) -> Engine:
+    """An engine for `url`; for a SQLite file, its directory is created first, and the file itself only while
+    `may_create()` (when given) is true.
 
     Raises `MissingDatabaseDriver` when the URL's driver is not installed.
     """
@@ -129,6 +140,8 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = _create(parsed, url, **kwargs)
     event.listen(engine, "connect", functools.partial(_on_sqlite_connect, busy_timeout_ms=_busy_timeout_ms(parsed)))
+    if path is not None and may_create is not None:
+        event.listen(engine, "do_connect", functools.partial(_open_existing_only, path, may_create))
     return engine
 
 

@@ -136,10 +136,11 @@ class Registry(JobsMixin):
             raise RegistryMissing(
                 f"the registry file {self.file} does not exist: run `temporal-order db upgrade` to create it"
             )
-        self.engine: Engine = make_engine(self.url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # The SQLite file this registry opened, as (device, inode), pinned once it is known to be migrated.
+        # The SQLite file this registry opened, as (device, inode), pinned once it is known to be migrated; from
+        # then on no connection creates the file again.
         self._identity: tuple[int, int] | None = None
+        self.engine: Engine = make_engine(self.url, may_create=lambda: self._identity is None and not must_exist)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"Registry({self.display_url!r})"

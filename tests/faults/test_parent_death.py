@@ -1,0 +1,88 @@
+"""Issue 14, item 2: no process outlives its parent. `temporal-order train` and the service are killed with
+SIGKILL (no handler runs, nothing is cleaned up) while their children train; every child must then exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from service.testing import make_registry, start_server
+
+# How long the children of a killed parent may take to notice: they notice at once (a pipe closes); this is
+# only the failure deadline, generous for a loaded machine.
+EXIT_DEADLINE_S = 60
+# Never meets the criterion (capped at 50%), so it trains until stopped.
+ENDLESS = ["--arch", "attn_rnn_seed", "--max-sequences", "10000000"]
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def spawned_children(parent: psutil.Process) -> list[psutil.Process]:
+    """The multiprocessing children of `parent` that run user code (not its resource tracker)."""
+    found = []
+    for child in parent.children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+        if "spawn_main" in command:
+            found.append(child)
+    return found
+
+
+def assert_all_exit(children: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(children, timeout=EXIT_DEADLINE_S)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for process in alive:  # leave nothing behind, even when the test fails
+        process.kill()
+    assert not alive, f"{len(alive)} child process(es) outlived their killed parent"
+
+
+def test_a_killed_train_command_leaves_no_worker_behind(tmp_path: Path) -> None:
+    environment = {**os.environ, "TEMPORAL_ORDER_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"}
+    command = [sys.executable, "-c", "from service.cli import main; main()", "train", *ENDLESS]
+    cli = subprocess.Popen(
+        [*command, "--trials", "2", "--workers", "2", "--no-record"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        parent = psutil.Process(cli.pid)
+        workers = wait_for(lambda: (found := spawned_children(parent)) and len(found) >= 2 and found)
+    finally:
+        cli.send_signal(signal.SIGKILL)
+        cli.wait()
+    assert_all_exit(workers)
+
+
+def test_a_killed_service_leaves_no_trainer_behind(tmp_path: Path) -> None:
+    server = start_server(make_registry(tmp_path / "registry.db", arches=("lstm",)), tmp_path)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
+            job = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 10_000_000}
+            job_id = client.post("/train", json=job).json()["id"]
+            wait_for(lambda: client.get(f"/train/{job_id}").json()["status"] == "running")
+        trainers = spawned_children(psutil.Process(server.process.pid))
+        assert trainers, "the job's process was not found"
+    finally:
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+    assert_all_exit(trainers)
