@@ -4,9 +4,9 @@ FastAPI documents each operation's success and, for validation, its own `{"detai
 service never sends. `install_openapi` rewrites the document once, when it is first asked for:
 
 - every error status an operation can answer is documented with the one body the service sends,
-  `ErrorBody`, and an example: derived from what the route depends on (a body: 400 invalid JSON, 413, 422;
-  a parameter that can fail validation: 422; the API key: 401; the registry, the models or the job workers:
-  503), plus `EXTRA_ERRORS` for what only the route's own logic raises (404 for a missing job or version, 409);
+  `ErrorBody`, and an example: derived from what the route depends on (a body: 400 invalid JSON, 413, 415
+  not JSON, 422; a parameter that can fail validation: 422; the API key: 401; the registry, the models or the
+  job workers: 503), plus `EXTRA_ERRORS` for what only the route's own logic raises (404 for a missing job or version, 409);
 - every request body has an example (`REQUEST_EXAMPLES`, one per request model);
 - the API key is a security scheme, `APIKeyHeader` (X-API-Key) or `HTTPBearer`, so Swagger UI has "Authorize"
   (declared by `service.deps.require_api_key`).
@@ -59,6 +59,14 @@ ERRORS: dict[int, tuple[str, ErrorBody]] = {
             error="invalid_json",
             message="the request body is not valid JSON",
             details=[ErrorDetail(loc=["body", 1], msg="JSON decode error", type="json_invalid")],
+            hint="send a JSON object with Content-Type: application/json",
+        ),
+    ),
+    415: (
+        "The body is not JSON: send Content-Type: application/json.",
+        ErrorBody(
+            error="unsupported_media_type",
+            message="the body must be JSON, not 'text/plain'",
             hint="send a JSON object with Content-Type: application/json",
         ),
     ),
@@ -117,7 +125,7 @@ ERRORS: dict[int, tuple[str, ErrorBody]] = {
 EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/train/{job_id}"): (404,),
     ("DELETE", "/train/{job_id}"): (404, 409),
-    ("POST", "/models/{arch}/activate"): (404,),
+    ("POST", "/models/{arch}/activate"): (404, 409),
     ("GET", "/models/{arch}/versions/{version}/curve"): (404,),
 }
 
@@ -148,7 +156,7 @@ def error_statuses(route: APIRoute, method: str) -> list[int]:
     calls = set(_calls(route.dependant))
     statuses: set[int] = set(EXTRA_ERRORS.get((method, route.path_format), ()))
     if route.body_field is not None:
-        statuses |= {400, 413, 422}
+        statuses |= {400, 413, 415, 422}
     if any(_can_fail_validation(field) for field in _params(route.dependant)):
         statuses.add(422)
     if require_api_key in calls:

@@ -29,6 +29,8 @@ UNPROVOKED = {
     ("GET", "/models/{arch}/versions/{version}/curve", 503),
     ("GET", "/readyz", 503),  # needs a service with no ready architecture at all
     ("GET", "/v2/health/ready", 400),  # the same
+    # Needs a version whose checkpoint fails to load: tests/faults/test_hostile_input.py provokes it.
+    ("POST", "/models/{arch}/activate", 409),
 }
 
 
@@ -72,6 +74,7 @@ def exchanges(server: LiveServer) -> list[Exchange]:
             path = template.replace("{arch}", "lstm")
             send(template, "POST", path, content=b"{not json", headers={"content-type": "application/json", **key})
             send(template, "POST", path, json=too_big, headers=key)
+            send(template, "POST", path, content=b"{}", headers={"content-type": "text/plain", **key})
         send("/classify", "POST", "/classify", json={"sequence": sequence, "explain": True})
         send("/classify", "POST", "/classify", json={"sequence": BAD_SEQUENCE})
         send("/classify", "POST", "/classify", json={"sequence": sequence, "arch": "attn_rnn_seed"})
