@@ -6,7 +6,8 @@ service never sends. `install_openapi` rewrites the document once, when it is fi
 - every error status an operation can answer is documented with the one body the service sends,
   `ErrorBody`, and an example: derived from what the route depends on (a body: 400 invalid JSON, 413, 415
   not JSON, 422; a parameter that can fail validation: 422; the API key: 401; the registry, the models or the
-  job workers: 503), plus `EXTRA_ERRORS` for what only the route's own logic raises (404 for a missing job or version, 409);
+  job workers: 503), plus `EXTRA_ERRORS` for what only the route's own logic raises (404 for a missing job or
+  version, 409);
 - every request body has an example (`REQUEST_EXAMPLES`, one per request model);
 - the API key is a security scheme, `APIKeyHeader` (X-API-Key) or `HTTPBearer`, so Swagger UI has "Authorize"
   (declared by `service.deps.require_api_key`).
@@ -83,7 +84,7 @@ ERRORS: dict[int, tuple[str, ErrorBody]] = {
         ErrorBody(error="not_found", message="no version 99 of 'lstm' in the registry"),
     ),
     409: (
-        "The job has already ended.",
+        "The job has already ended, or the version to activate cannot be served (its checkpoint does not load).",
         ErrorBody(error="conflict", message="training job '5f1c…' already ended with status 'succeeded'"),
     ),
     413: (

@@ -49,9 +49,7 @@ async def get_model(arch: Arch, pool: PoolDep, registry: RegistryDep) -> ModelPu
     return await asyncio.to_thread(model_public, arch, pool, registry)
 
 
-@router.post(
-    "/{arch}/activate", dependencies=[ApiKeyDep], responses={409: {"description": "The version cannot be served."}}
-)
+@router.post("/{arch}/activate", dependencies=[ApiKeyDep])
 async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: RegistryDep) -> ModelPublic:
     """Load a version, and only if it loads, make it the active one and serve it (needs the API key)."""
     unchanged = "; the active version is unchanged"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.jobs import _JobRecorder, record_ended
+from service.jobs import _JobRecorder, public_failure, record_ended
 from service.schemas import TrainJobCreate
 from training.experiment import TrialRecord
 from training.registry import Registry, is_transient, retry_transient
@@ -138,3 +138,10 @@ def test_a_full_disk_in_the_third_trial_keeps_the_first_two(
     for version in (1, 2):  # both checkpoints are whole and load
         assert registry.load_model("lstm", version).info.version == version
     assert [v.version for v in registry.versions("lstm")] == [2, 1]
+
+
+def test_a_database_error_reaches_a_job_caller_without_its_sql() -> None:
+    error = OperationalError("INSERT INTO model_versions (checkpoint) VALUES (?)", (b"secret",), Exception("disk full"))
+    message = public_failure(error)
+    assert "registry" in message
+    assert "INSERT" not in message and "secret" not in message and "disk full" not in message
