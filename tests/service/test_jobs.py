@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psutil
 
-from service.schemas import TrainJobPublic
+from service.schemas import TERMINAL_JOB_STATUSES, TrainJobPublic
 from service.testing import make_registry
 from training.registry import Registry
 
@@ -128,3 +128,35 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
         cut_off = job(client, crashed.id)
         assert cut_off.status == "interrupted" and cut_off.error
         assert {item["id"] for item in client.get("/train").json()["jobs"]} == {running["id"], crashed.id}
+
+
+def test_a_job_without_activation_and_a_job_whose_process_dies(server_factory: Any, tmp_path: Path) -> None:
+    server = server_factory(make_registry(tmp_path / "quiet.db", arches=("lstm",)))
+    with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
+        # activate=False: the run is recorded, the served version stays.
+        quiet = client.post("/train", json={**SHORT_JOB, "max_sequences": 100, "activate": False}).json()
+        final = wait_for(lambda: (j := job(client, quiet["id"])).status in TERMINAL_JOB_STATUSES and j, timeout=180)
+        assert final.status == "succeeded", final.error
+        (trial,) = final.results
+        assert trial.model_version == 2
+        lstm = client.get("/models/lstm").json()
+        assert lstm["active_version"] == 1
+        assert {v["version"]: v["active"] for v in lstm["versions"]} == {1: True, 2: False}
+        sequence = client.post("/generate", json={"n": 1, "seed": 5}).json()["sequences"][0]["sequence"]
+        assert client.post("/classify", json={"sequence": sequence, "arch": "lstm"}).json()["model_version"] == 1
+
+        # A training process that dies (here: killed, as the OOM killer would) ends its job as failed.
+        doomed = client.post("/train", json=LONG_JOB).json()
+        wait_for(lambda: job(client, doomed["id"]).progress.sequences > 0, timeout=120)
+        trainers = [
+            process
+            for process in psutil.Process(server.process.pid).children(recursive=True)
+            if "spawn_main" in " ".join(process.cmdline())
+        ]
+        assert len(trainers) == 1, [process.cmdline() for process in trainers]
+        trainers[0].kill()
+        final = wait_for(lambda: (j := job(client, doomed["id"])).status in TERMINAL_JOB_STATUSES and j, timeout=60)
+        assert final.status == "failed"
+        assert final.error == "the training process ended with exit code -9"
+        assert client.get("/models/attn_rnn_seed").json()["versions"] == []
+        assert client.get("/models/lstm").json()["active_version"] == 1
