@@ -102,6 +102,10 @@ def test_judge_batch_is_the_paper_rule_the_training_loop_applies() -> None:
     assert correct.tolist() == [True, False, False, False, True]
     assert errors == pytest.approx([0.125, 0.245, 0.32, 1.385, 0.0], abs=1e-6)
     assert p[0, 0] == np.float32(0.75), "the caller's probabilities are left alone"
+    # Strict, as `paper_correct`: a unit exactly `tolerance` off is not within it.
+    exact = np.array([[0.75, 0.0, 0.0, 0.25]])
+    assert judge_batch(exact, np.array([0]), tolerance=0.25)[0].tolist() == [False]
+    assert judge_batch(exact, np.array([0]), tolerance=0.2500001)[0].tolist() == [True]
 
 
 @settings(max_examples=50, deadline=None)
