@@ -68,14 +68,20 @@ def test_every_request_integer_is_bounded_and_one_past_its_limit_is_a_422(client
     tried = []
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            url = path.replace("{arch}", "lstm").replace("{job_id}", "0" * 32)
+            url = path.replace("{arch}", "lstm").replace("{job_id}", "0" * 32).replace("{version}", "1")
             for parameter in operation.get("parameters", []):
-                schema = parameter["schema"]
+                schema, name = parameter["schema"], parameter["name"]
                 if schema.get("type") == "integer":
-                    assert "maximum" in schema, f"{method.upper()} {path}: parameter {parameter['name']} is unbounded"
-                    response = client.request(method, url, params={parameter["name"]: schema["maximum"] + 1})
-                    assert response.status_code == 422, f"{method} {path} {parameter['name']}: {response.text}"
-                    tried.append(f"{method} {path} ?{parameter['name']}")
+                    assert "maximum" in schema, f"{method.upper()} {path}: parameter {name} is unbounded"
+                    over = schema["maximum"] + 1
+                    if parameter["in"] == "path":
+                        target = path.replace("{arch}", "lstm").replace(f"{{{name}}}", str(over))
+                        response = client.request(method, target)
+                    else:
+                        response = client.request(method, url, params={name: over})
+                    assert response.status_code == 422, f"{method} {path} {name}: {response.text}"
+                    assert response.json()["details"][0]["loc"][-1] == name, response.text
+                    tried.append(f"{method} {path} {parameter['in']}:{name}")
             body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
             if body is None:
                 continue
@@ -87,7 +93,14 @@ def test_every_request_integer_is_bounded_and_one_past_its_limit_is_a_422(client
                     assert response.status_code == 422, f"{method} {path} {name}={value}: {response.text}"
                 tried.append(f"{method} {path} {name}")
     # What the service has today, so a new endpoint's integers are walked too rather than missed silently.
-    assert {"post /models/{arch}/activate version", "post /train trials", "post /generate n"} <= set(tried), tried
+    expected = {
+        "post /models/{arch}/activate version",
+        "post /train trials",
+        "post /generate n",
+        "get /train query:limit",
+        "get /models/{arch}/versions/{version}/curve path:version",
+    }
+    assert expected <= set(tried), tried
     assert client.get("/train").json()["jobs"] == [], "a rejected request started a training job"
 
 
