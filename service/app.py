@@ -27,6 +27,7 @@ from service.errors import install_error_handlers
 from service.fast_lane import FastLane
 from service.inference import InferencePool, pick_device
 from service.jobs import JobManager
+from service.logging_setup import RequestLog, configure_logging
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.openapi import install_openapi
@@ -98,6 +99,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """Build the app; heavy objects (registry, models, job workers) are made in the lifespan."""
     settings = settings or ServiceSettings()
+    configure_logging(settings.log_level, settings.log_format)
     api_key, generated = settings.resolved_api_key()
     if generated:
         print(
@@ -160,12 +162,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def create_server_app(settings: ServiceSettings | None = None) -> ASGIApp:
-    """What uvicorn serves: the FastAPI app, behind the fast lane when it is on."""
+    """What uvicorn serves: the FastAPI app, behind the fast lane when it is on, behind the request log."""
     settings = settings or ServiceSettings()
     app = create_app(settings)
-    if not settings.fast_lane:
-        return app
-    return FastLane(app, state=app.state.service, max_body_bytes=settings.max_body_bytes)
+    served: ASGIApp = app
+    if settings.fast_lane:
+        served = FastLane(app, state=app.state.service, max_body_bytes=settings.max_body_bytes)
+    return RequestLog(served, access=settings.access_log)  # outermost: the fast lane's requests are logged too
 
 
 def release_freed_heap() -> None:

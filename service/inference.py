@@ -20,6 +20,7 @@ import torch
 from service.batcher import MicroBatcher
 from service.errors import ModelNotReady
 from service.explain import Method, attribution
+from service.logging_setup import served_arch
 from service.sequences import Parsed, pad_parsed
 from training.fused_lstm import FrozenLSTMClassifier
 from training.models import ARCHITECTURES, SequenceClassifier, parameter_count
@@ -256,6 +257,7 @@ class InferencePool:
             arch = self.default_arch()
             if arch is None:
                 raise ModelNotReady("no architecture is ready", hint="run `temporal-order bootstrap` or POST /train")
+        served_arch.set(arch)  # for the request's access line
         return self.require(arch)
 
     @torch.inference_mode()

@@ -18,9 +18,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import Conflict, RegistryUnavailable
+from service.logging_setup import current_request_id, events
 from service.schemas import TERMINAL_JOB_STATUSES, TrainJobCreate, TrainJobProgress, TrialPublic
 from training.lifetime import exit_with_parent
 from training.registry import JobInfo, Registry, RegistryError, TrialRecordLike, VersionInfo, retry_transient
@@ -291,6 +293,7 @@ class JobManager:
         self._workers: list[asyncio.Task[None]] = []
         self._running: dict[str, BaseProcess] = {}
         self._cancel_asked: dict[str, float] = {}
+        self._request_ids: dict[str, str | None] = {}  # the request that queued a job, for the job's log lines
         self._context = multiprocessing.get_context("spawn")
 
     async def start(self) -> int:
@@ -313,6 +316,8 @@ class JobManager:
         if problem is not None:  # nowhere to record the job, or its trials
             raise RegistryUnavailable(f"no training job can start: {problem}", hint="see GET /readyz")
         info = await asyncio.to_thread(self.registry.create_job, params.model_dump(mode="json"))
+        self._request_ids[info.id] = current_request_id()
+        events.info("job queued", job_id=info.id, arch=params.arch, trials=params.trials)
         await self._queue.put(info.id)
         return info
 
@@ -328,7 +333,9 @@ class JobManager:
         while True:
             job_id = await self._queue.get()
             try:
-                await self._run(job_id)
+                request_id = self._request_ids.pop(job_id, None)
+                with structlog.contextvars.bound_contextvars(job_id=job_id, request_id=request_id):
+                    await self._run(job_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -351,6 +358,7 @@ class JobManager:
             target=run_job, args=(job_id, self.database_url, self.training_threads), name=f"train-{job_id}", daemon=True
         )
         process.start()
+        events.info("job started", pid=process.pid)
         self._running[job_id] = process
         try:
             while process.is_alive():
@@ -364,6 +372,7 @@ class JobManager:
             self._running.pop(job_id, None)
             self._cancel_asked.pop(job_id, None)
         info = await asyncio.to_thread(record_ended, self.registry, job_id, process.exitcode)
+        events.info("job ended", status=info.status, exitcode=process.exitcode, error=info.error)
         if self.on_finished is not None:
             await self.on_finished(info)
 

@@ -6,6 +6,7 @@ TEMPORAL_ORDER_API_KEY=... TEMPORAL_ORDER_DEVICE=auto temporal-order serve --por
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -62,6 +63,16 @@ class ServiceSettings(Settings):
         default=5.0, ge=0.0, description="How often to look for versions activated elsewhere; 0 turns it off."
     )
     warmup: bool = True
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON lines when stderr is not a terminal, readable lines on a terminal."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    access_log: bool = Field(default=True, description="One line per request (service/logging_setup.py).")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -1,0 +1,122 @@
+"""Structured logs of a real server: one JSON access line per request (the fast lane's too) with its request id,
+X-Request-ID accepted or made and echoed, model loads and job events, the request id carried into a job's lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+
+from service.logging_setup import configure_logging
+from service.settings import ServiceSettings
+from service.testing import LiveServer, make_registry, start_server
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+    directory = tmp_path_factory.mktemp("logs")
+    server = start_server(make_registry(directory / "registry.db", arches=("rnn", "lstm")), directory)
+    answers: dict[str, Any] = {}
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            sequence = http.post("/generate", json={"n": 1, "seed": 2}).json()["sequences"][0]["sequence"]
+            answers["lane"] = http.post("/classify", json={"sequence": sequence}, headers={"X-Request-ID": "lane-1"})
+            answers["batch"] = http.post("/classify/batch", json={"sequences": [sequence], "arch": "rnn"})
+            answers["forged"] = http.get("/models", headers={"X-Request-ID": "x" * 200})
+            answers["bad"] = http.post("/classify", json={"sequence": "EabZ"}, headers={"X-Request-ID": "bad-1"})
+            job = {"arch": "lstm", "trials": 1, "max_sequences": 100, "activate": False}
+            headers = {**server.auth, "X-Request-ID": "job-request-1"}
+            job_id = http.post("/train", json=job, headers=headers).json()["id"]
+            deadline = time.monotonic() + 120
+            # the service logs the job's end once it has seen its process exit, after the status is written
+            while '"job ended"' not in server.log():
+                assert time.monotonic() < deadline, "the job's end was not logged"
+                time.sleep(0.2)
+            answers["job_id"] = job_id
+    finally:
+        server.stop()  # the log is complete once the process has exited
+    yield server, answers
+
+
+def lines(server: LiveServer) -> list[dict[str, Any]]:
+    text = server.log_path.read_text()
+    parsed = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            parsed.append(json.loads(line))
+    return parsed
+
+
+def test_every_log_line_is_json_off_a_terminal(logged: tuple[LiveServer, dict[str, Any]]) -> None:
+    server, _ = logged
+    written = [line for line in server.log_path.read_text().splitlines() if line.strip()]
+    assert written and all(line.startswith("{") for line in written), [x for x in written if x[0] != "{"][:3]
+    assert all({"event", "level", "timestamp", "logger"} <= set(line) for line in lines(server))
+
+
+def test_one_access_line_per_request_with_its_id(logged: tuple[LiveServer, dict[str, Any]]) -> None:
+    server, answers = logged
+    assert answers["lane"].headers["x-request-id"] == "lane-1"
+    made = answers["batch"].headers["x-request-id"]
+    assert len(made) == 32 and int(made, 16) >= 0
+    assert answers["forged"].headers["x-request-id"] != "x" * 200  # replaced, not echoed
+    access = {line["request_id"]: line for line in lines(server) if line["logger"] == "service.access"}
+    lane = access["lane-1"]  # answered by the fast lane, in front of FastAPI
+    assert (lane["method"], lane["path"], lane["status"]) == ("POST", "/classify", 200)
+    assert lane["arch"] in ("rnn", "lstm") and lane["latency_ms"] > 0
+    batch = access[made]
+    assert (batch["route"], batch["arch"], batch["status"]) == ("/classify/batch", "rnn", 200)
+    assert access["bad-1"]["status"] == 422
+    assert sum(1 for line in lines(server) if line.get("request_id") == "lane-1" and line["event"] == "request") == 1
+
+
+def test_model_loads_and_job_events_are_logged(logged: tuple[LiveServer, dict[str, Any]]) -> None:
+    server, answers = logged
+    written = lines(server)
+    loads = [line["event"] for line in written if line["logger"] == "service.inference"]
+    assert any(event.startswith("lstm: serving version 1") for event in loads)
+    job = [line for line in written if line.get("job_id") == answers["job_id"]]
+    assert [line["event"] for line in job if line["logger"] == "service.events"] == [
+        "job queued",
+        "job started",
+        "job ended",
+    ]
+    assert {line["request_id"] for line in job} == {"job-request-1"}  # the request that queued it
+    assert job[-1]["status"] == "succeeded"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_formats_and_levels(tmp_path: Path) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    configure_logging("INFO", "auto", stream=terminal)
+    structlog.get_logger("service.test").info("model swapped", arch="lstm")
+    readable = terminal.getvalue()
+    assert "model swapped" in readable and "arch" in readable and not readable.startswith("{")
+    piped = io.StringIO()
+    configure_logging("warning", "auto", stream=piped)
+    structlog.get_logger("service.test").info("hidden below the level")
+    logging.getLogger("service.test").warning("a %s line", "stdlib")
+    assert [json.loads(line)["event"] for line in piped.getvalue().splitlines()] == ["a stdlib line"]
+    assert ServiceSettings(log_level="debug", log_format="json").log_level == "DEBUG"
