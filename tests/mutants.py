@@ -166,8 +166,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "loop-steps-after-convergence",
         "training/train.py",
-        "        if not converged:\n            flat.gather_gradients()",
-        "        if True:\n            flat.gather_gradients()",
+        "        if not converged and online is None:\n            flat.gather_gradients()",
+        "        if online is None:\n            flat.gather_gradients()",
         TRAIN_TESTS,
         "the optimiser keeps stepping after the criterion is met",
     ),
@@ -192,7 +192,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "training/train.py",
         "batch = data.take(min(config.batch_size, config.max_sequences - seen))",
         "batch = data.take(min(config.batch_size, config.max_sequences - seen))\n"
-        "        data = SequenceStream(task, make_generator(seed))",
+        "            data = SequenceStream(task, make_generator(seed))",
         TRAIN_TESTS,
         "every batch restarts the stream: the same sequences again and again, not fresh ones",
     ),
