@@ -330,6 +330,56 @@ def flood_main(args: argparse.Namespace) -> None:
     )
 
 
+LOGGING_RESULTS = ROOT / "bench" / "results" / "serve_logging.json"
+LOGGING_ROUNDS = 3
+LOGGING_TARGET_COST = 0.10  # the access log may cost at most 10% of /classify's requests/s
+
+
+def logging_cost_main(args: argparse.Namespace) -> None:
+    """/classify at 64 connections with the access log on (one JSON line per request to the log file) and off,
+    the two servers taking turns for a few rounds (this machine drifts); each side reports its median."""
+    workdir = Path(tempfile.mkdtemp(prefix="serve-logging-"))
+    load = Load(workdir, args.duration)
+    results: dict[str, Any] = {"machine": describe_machine() | {"load_average_at_start": os.getloadavg()}}
+    url = make_registry(workdir / "registry.db")
+    servers = {
+        "on": start_server(url, workdir, device=args.device, reload_interval_s=0, log_format="json"),
+        "off": start_server(url, workdir, device=args.device, reload_interval_s=0, access_log=False),
+    }
+    runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    try:
+        single = json.dumps({"sequence": sequences(servers["on"], 1, seed=1)[0], "arch": "lstm"}).encode()
+        for server in servers.values():
+            load(f"{server.url}/classify", single, 64, 2)  # warm-up
+        for _ in range(LOGGING_ROUNDS):
+            for name, server in servers.items():
+                runs[name].append(load(f"{server.url}/classify", single, 64))
+        logged_lines = servers["on"].log().count('"logger": "service.access"')
+    finally:
+        for server in servers.values():
+            server.stop()
+    on = statistics.median(run["rps"] for run in runs["on"])
+    off = statistics.median(run["rps"] for run in runs["off"])
+    results |= {
+        "classify_64_access_log_on": runs["on"],
+        "classify_64_access_log_off": runs["off"],
+        "median_rps_on": on,
+        "median_rps_off": off,
+        "cost": 1 - on / off,
+        "access_lines_written": logged_lines,
+        "target_cost": LOGGING_TARGET_COST,
+    }
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    LOGGING_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    LOGGING_RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    met = "yes" if results["cost"] <= LOGGING_TARGET_COST else "NO"
+    print(
+        f"/classify at 64 connections, median of {LOGGING_ROUNDS} rounds: access log on {on:,.0f} req/s, off "
+        f"{off:,.0f} req/s: logging costs {100 * results['cost']:.1f}% (target <= {100 * LOGGING_TARGET_COST:g}%: "
+        f"{met}); {logged_lines:,} access lines written; wrote {LOGGING_RESULTS.relative_to(ROOT)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
@@ -341,9 +391,15 @@ def main() -> None:
     parser.add_argument(
         "--flood", action="store_true", help="only /healthz under a flood of long requests (serve_flood.json)"
     )
+    parser.add_argument(
+        "--logging", action="store_true", help="only /classify with the access log on and off (serve_logging.json)"
+    )
     args = parser.parse_args()
     if args.flood:
         flood_main(args)
+        return
+    if args.logging:
+        logging_cost_main(args)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -94,9 +95,11 @@ class InferencePool:
         large_batch_threads: int = 1,
         large_batch_min: int = 256,
         on_batch: Callable[[str, int], None] | None = None,
+        on_forward: Callable[[str, float], None] | None = None,
         arches: Sequence[str] = ARCHITECTURES,
     ) -> None:
         self.registry = registry
+        self.on_forward = on_forward  # (arch, seconds) after every forward: the forward-time histogram
         self.device = device
         self.executor = executor
         self.max_tokens_per_forward = max_tokens_per_forward
@@ -263,6 +266,15 @@ class InferencePool:
     @torch.inference_mode()
     def forward(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, C) as float64, in chunks of at most `max_tokens_per_forward` symbols."""
+        if self.on_forward is None:
+            return self._forward(served, tokens, lengths)
+        started = time.perf_counter()
+        try:
+            return self._forward(served, tokens, lengths)
+        finally:
+            self.on_forward(served.arch, time.perf_counter() - started)
+
+    def _forward(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         n = len(lengths)
         if n == 0:
             return np.zeros((0, served.task.n_classes))

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from service.schemas import ArchMetrics, MetricsPublic, PaperFiguresPublic, SummaryPublic
 from training.evaluate import PAPER_FIGURES
@@ -62,6 +71,19 @@ class ServiceMetrics:
             ["arch"],
             registry=self.registry,
         )
+        self.forward_seconds = Histogram(
+            "temporal_order_forward_duration_seconds",
+            "Time of one forward pass (a micro-batch, a batch request or an explanation), per architecture.",
+            ["arch"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        # The process's CPU, memory and open files, the interpreter's collections and its version: what an operator
+        # looks at first, in the service's own registry beside its other series.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self._forward_children: dict[str, Any] = {}
         self.model_ready = Gauge(
             "temporal_order_model_ready", "1 when the architecture serves requests.", ["arch"], registry=self.registry
         )
@@ -74,6 +96,12 @@ class ServiceMetrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_forward(self, arch: str, seconds: float) -> None:
+        child = self._forward_children.get(arch)
+        if child is None:
+            child = self._forward_children[arch] = self.forward_seconds.labels(arch)
+        child.observe(seconds)
 
     def observe_batch(self, arch: str, kind: str, size: int) -> None:
         self.batch_size.labels(arch=arch, kind=kind).observe(size)
