@@ -221,11 +221,13 @@ class InferencePool:
                 self._warm(slot.served)
 
     def _warm(self, served: Served) -> None:
-        # Sizes on both sides of `large_batch_min`: the first forward of each kind loads its kernels (the
-        # fused LSTM has a one-thread and a multi-thread one), which should not happen inside a request.
-        size = max(64, self.large_batch_min)
-        batch = generate(served.task, size, make_generator(0))
-        for n in (1, 64, size):
+        # The first forward of each kind loads its compiled code, which should not happen inside a request: one
+        # sequence and a micro-batch for every model, and a large batch where a model has a kernel of its own (the
+        # fused LSTM's multi-thread copy). A torch model's large batch only repeats the same work at more cost
+        # (torch prepares its kernels per shape, so no warm-up covers every request anyway), and the start waits.
+        sizes = [1, 64] + ([max(64, self.large_batch_min)] if served.kernel is not None else [])
+        batch = generate(served.task, sizes[-1], make_generator(0))
+        for n in sizes:
             self.forward(served, batch.tokens[:n], batch.lengths[:n])
 
     async def close(self) -> None:
