@@ -4,6 +4,7 @@ body, and no internal text (SQL, driver messages) in anything a caller reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,7 +196,7 @@ def test_a_short_api_key_is_refused_without_printing_it(tmp_path: Any) -> None:
 # ---- item 7: no internal text reaches a caller ---------------------------------------------------------
 
 
-def test_a_checkpoint_the_driver_cannot_read_leaks_nothing(client: httpx.Client) -> None:
+def test_a_checkpoint_the_driver_cannot_read_leaks_nothing(client: httpx.Client, faulty_server: LiveServer) -> None:
     for path in ("/readyz", "/models", "/models/rnn"):
         response = client.get(path)
         assert_no_internal_text(response.text)
@@ -203,9 +204,14 @@ def test_a_checkpoint_the_driver_cannot_read_leaks_nothing(client: httpx.Client)
     unavailable = client.post("/classify", json={"sequence": "EabXcdYaB", "arch": "rnn"})
     assert unavailable.status_code == 503
     assert_no_internal_text(unavailable.text)
-    refused = client.post("/models/rnn/activate", json={"version": 1})
+    refused = client.post("/models/rnn/activate", json={"version": 1}, headers={"X-Request-ID": "leak-check-1"})
     assert refused.status_code == 409, refused.text
     assert_no_internal_text(refused.text)
+    # The caller gets the request id; the details wait in the log under it, for an operator to find.
+    assert refused.headers["X-Request-ID"] == "leak-check-1"
+    logged = [json.loads(line) for line in faulty_server.log().splitlines() if line.startswith("{")]
+    details = [line for line in logged if line.get("request_id") == "leak-check-1" and "UTF-8" in str(line)]
+    assert details and details[0]["level"] == "error", "the failure's details are not in the log under its id"
 
 
 # ---- item 3: symbol budgets ---------------------------------------------------------------------------
