@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import build_app
+from service.cli_serve import QUICK_ARCHITECTURES
 from service.testing import STARTUP_TIMEOUT_S, make_registry, server_environment
 from training.models import ARCHITECTURES
 from training.registry import Registry
@@ -29,6 +30,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def test_bootstrap_leaves_out_only_the_slow_paper_network() -> None:
+    # `make run` trains QUICK_ARCHITECTURES before serving; a new architecture must be placed on purpose.
+    assert set(ARCHITECTURES) - set(QUICK_ARCHITECTURES) == {"lstm1997"}
+    assert set(QUICK_ARCHITECTURES) <= set(ARCHITECTURES)
+
+
+def test_bootstrap_refuses_an_unknown_architecture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", f"sqlite:///{tmp_path / 'bootstrap.db'}")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(build_app(), ["bootstrap", "--arch", "gru"])
+        assert result.exit_code == 2
+        assert "unknown architecture 'gru'; known: rnn, lstm" in result.stderr
+    finally:
+        get_settings.cache_clear()
+
+
 def test_bootstrap_trains_what_is_missing_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In this process (training needs no server; it saves an interpreter start): `make run`'s first step."""
     url = f"sqlite:///{tmp_path / 'bootstrap.db'}"
@@ -37,13 +55,15 @@ def test_bootstrap_trains_what_is_missing_once(tmp_path: Path, monkeypatch: pyte
     try:
         first = CliRunner().invoke(build_app(), ["bootstrap", "--max-sequences", "32"])
         assert first.exit_code == 0, first.output
-        assert f"training a default checkpoint for: {', '.join(ARCHITECTURES)}" in first.stderr
+        assert f"training a default checkpoint for: {', '.join(QUICK_ARCHITECTURES)}" in first.stderr
+        assert "not trained by default: lstm1997 (`bootstrap --arch all`, or `train`)" in first.stderr
         registry = Registry(url)
         try:
-            for arch in ARCHITECTURES:
+            for arch in QUICK_ARCHITECTURES:
                 active = registry.active_version(arch)
                 assert active is not None and active.version == 1, arch
                 assert f"{arch}: version 1 active (converged=False, wrong {active.wrong_argmax}/" in first.stderr
+            assert registry.active_version("lstm1997") is None
         finally:
             registry.close()
         again = CliRunner().invoke(build_app(), ["bootstrap", "--max-sequences", "32"])
