@@ -19,7 +19,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,9 +59,23 @@ class _AccessWriter:
 access_writer = _AccessWriter()
 
 
+class _CurrentStandardError:
+    """sys.stderr as it is at each write, not as it was when logging was configured: whoever swaps sys.stderr
+    (a test runner, click's CliRunner) may close the old stream, and every later line would then fail."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "INFO", log_format: str = "auto", stream: IO[str] | None = None) -> None:
     """Route every logger through one handler on `stream` (stderr), as JSON lines or readable ones."""
-    stream = stream or sys.stderr
+    stream = stream or cast(IO[str], _CurrentStandardError())
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
