@@ -6,6 +6,7 @@ temporal-order serve --host 127.0.0.1 --port 8000
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +24,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
+    gc.disable()  # until the app has started and frozen what it built (see service.cli.main)
     import uvicorn
     from pydantic import ValidationError
 
