@@ -25,33 +25,36 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
     gc.disable()  # until the app has started and frozen what it built (see service.cli.main)
-    import uvicorn
-    from pydantic import ValidationError
-
-    from service.app import create_server_app
-    from service.settings import ServiceSettings
-    from training.cli.registry_commands import open_command_registry
-
-    overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     try:
-        settings = ServiceSettings(**overrides)
-    except ValidationError as error:
-        # One line per bad setting, never the value (it may be the API key), never a traceback.
-        for problem in error.errors():
-            name = ".".join(str(part) for part in problem["loc"]) or "settings"
-            typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
-        raise typer.Exit(2) from None
-    # Migrates the embedded default (or, with --migrate, the configured database) before the app starts.
-    open_command_registry(settings, migrate=migrate).close()
-    uvicorn.run(
-        create_server_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-    )
+        import uvicorn
+        from pydantic import ValidationError
+
+        from service.app import create_server_app
+        from service.settings import ServiceSettings
+        from training.cli.registry_commands import open_command_registry
+
+        overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+        try:
+            settings = ServiceSettings(**overrides)
+        except ValidationError as error:
+            # One line per bad setting, never the value (it may be the API key), never a traceback.
+            for problem in error.errors():
+                name = ".".join(str(part) for part in problem["loc"]) or "settings"
+                typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
+            raise typer.Exit(2) from None
+        # Migrates the embedded default (or, with --migrate, the configured database) before the app starts.
+        open_command_registry(settings, migrate=migrate).close()
+        uvicorn.run(
+            create_server_app(settings),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level=log_level,
+            access_log=False,
+        )
+    finally:
+        gc.enable()  # also when the settings or the registry stop it before the app starts
 
 
 # What `make run` trains before it serves: the architectures that learn 6b in seconds to a minute here. The
