@@ -263,6 +263,13 @@ def cold_start(database_url: str, workdir: Path, *, numba_cache: Path | None = N
         log.close()
 
 
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write a run's figures as JSON, with the machine's load at its end (the load at its start is already in)."""
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def rss_mb(server: LiveServer) -> float:
     return psutil.Process(server.process.pid).memory_info().rss / 2**20
 
@@ -317,9 +324,7 @@ def flood_main(args: argparse.Namespace) -> None:
     results["healthz_under_flood_inline_by_count"] = former = healthz_under_flood(
         workdir, load, args.duration, args.device, micro_batch_inline_max_symbols=1_000_000
     )
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    FLOOD_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    FLOOD_RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(FLOOD_RESULTS, results)
     met = "yes" if run["healthz_p99_ms"] <= FLOOD_TARGET_HEALTHZ_P99_MS else "NO"
     print(
         f"/healthz under a flood of 64 x 10,000-symbol /classify (attn_rnn, {run['flood_rps']:.1f} req/s, "
@@ -369,9 +374,7 @@ def logging_cost_main(args: argparse.Namespace) -> None:
         "access_lines_written": logged_lines,
         "target_cost": LOGGING_TARGET_COST,
     }
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    LOGGING_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    LOGGING_RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(LOGGING_RESULTS, results)
     met = "yes" if results["cost"] <= LOGGING_TARGET_COST else "NO"
     print(
         f"/classify at 64 connections, median of {LOGGING_ROUNDS} rounds: access log on {on:,.0f} req/s, off "
@@ -491,9 +494,7 @@ def main() -> None:
         }
         for name, value in measured.items()
     }
-    results["machine"]["load_average_at_end"] = os.getloadavg()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.output, results)
 
     print(f"\nserve benchmark ({load.tool}, {args.duration:g} s per run, {os.cpu_count()} CPUs, device {args.device})")
     print(f"{'run':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
