@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from training.models import one_hot
 from training.registry import Registry
-from training.task import encode
+from training.sequences import parse
 
 loaded = Registry().load_model("lstm")
 model, task = loaded.model.eval(), loaded.task
@@ -25,7 +25,7 @@ class Request(BaseModel):
 
 @app.post("/classify")
 def classify(body: Request) -> dict[str, object]:
-    tokens = torch.tensor([encode(body.sequence)])
+    tokens = torch.tensor([list(parse(body.sequence).ids)])
     with torch.no_grad():
         probabilities = model(one_hot(tokens), torch.tensor([tokens.shape[1]])).softmax(dim=1)[0]
     index = int(probabilities.argmax())

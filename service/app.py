@@ -2,8 +2,8 @@
 
 uvicorn --factory service.app:create_server_app      # or: temporal-order serve --port 8000
 
-`create_app` builds the FastAPI app; `create_server_app` puts the fast lane for POST /classify in front of
-it (service/fast_lane.py), unless TEMPORAL_ORDER_FAST_LANE=false.
+`create_app` builds the FastAPI app, with the fast lane for POST /classify (service/fast_lane.py) unless
+TEMPORAL_ORDER_FAST_LANE=false; `create_server_app` puts the request log in front of it.
 """
 
 from __future__ import annotations
@@ -159,18 +159,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     page.mount_static(app)
     install_openapi(app)
+    if settings.fast_lane:  # added first, so innermost: the body limit and the request metrics hold for it
+        app.add_middleware(FastLane, state=state)
     app.add_middleware(ServiceMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     return app
 
 
 def create_server_app(settings: ServiceSettings | None = None) -> ASGIApp:
-    """What uvicorn serves: the FastAPI app, behind the fast lane when it is on, behind the request log."""
+    """What uvicorn serves: the FastAPI app behind the request log."""
     settings = settings or ServiceSettings()
-    app = create_app(settings)
-    served: ASGIApp = app
-    if settings.fast_lane:
-        served = FastLane(app, state=app.state.service, max_body_bytes=settings.max_body_bytes)
-    return RequestLog(served, access=settings.access_log)  # outermost: the fast lane's requests are logged too
+    return RequestLog(create_app(settings), access=settings.access_log)
 
 
 def release_freed_heap() -> None:

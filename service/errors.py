@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.schemas import ErrorBody, ErrorDetail
 from training.registry import JobNotFound, RegistryError, VersionNotFound
-from training.task import InvalidSequence
+from training.sequences import InvalidSequence
 
 logger = logging.getLogger("service.errors")
 
@@ -72,12 +72,7 @@ class RegistryUnavailable(ServiceError):
     kind = "registry_unavailable"
 
 
-class BodyTooLarge(ServiceError):
-    status_code = 413
-    kind = "body_too_large"
-
-
-# The one hint of every 413, whichever layer (fast lane, middleware, route) noticed the size.
+# The one hint of every 413, whichever layer (the middleware before or while reading, FastAPI) noticed the size.
 BODY_TOO_LARGE_HINT = "split the sequences over several /classify/batch requests"
 
 
@@ -121,9 +116,13 @@ def _describe(detail: ErrorDetail) -> str:
     return f"{where}: {detail.msg}" if where else detail.msg
 
 
+def service_error_response(error: ServiceError) -> JSONResponse:
+    return error_response(error.status_code, error.body(), error.headers)
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status_code, exc.body(), exc.headers)
+    return service_error_response(exc)
 
 
 JSON_HINT = "send a JSON object with Content-Type: application/json"

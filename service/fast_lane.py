@@ -1,102 +1,82 @@
-"""A lane beside FastAPI's routing for the hottest request: POST /classify with a JSON body, no `explain`.
+"""POST /classify without FastAPI's routing: per request, route matching, dependency injection and request objects
+cost about as much as the classification itself (bench/serve_bench.py measures the service with the lane).
 
-Why: per request, FastAPI's routing, dependency injection and request objects cost about as much as the
-whole classification. On the 2-core machine this project is measured on, a bare ASGI handler that
-validates the same request body with the same pydantic model answers about 8,900 requests/s under wrk; a
-bare FastAPI route doing the same, about 3,500 (bench/serve_bench.py has the service's own figures).
-
-`FastLane` is the outermost ASGI layer, in front of FastAPI and its middleware. It answers only the
-successful path, with the body the route would give (`result_dict`, the same
-serialiser). Everything else — a body that does not validate, `explain`, a bad symbol, an unknown or
-unready architecture, a failed forward — returns None and the caller hands the request to FastAPI with its
-body replayed, so every error keeps the route's status, shape and message. `TEMPORAL_ORDER_FAST_LANE=false`
-sends every request through the routes; tests/service/test_fast_lane.py compares the two byte for byte.
+`FastLane` is the innermost of the service's middleware, so the body limit and the request metrics hold for it as
+for any route (ServiceMiddleware), and it calls the route's own use-case (service/classify.py) with the route's
+own error bodies. It takes only a JSON body of declared length (the limit was checked on the header); a streamed
+body, whose size is checked as it is read, takes the route. A body that does not validate as `ClassifyRequest`
+goes to the route too, replayed, so FastAPI's validation errors keep their form.
+`TEMPORAL_ORDER_FAST_LANE=false` sends every request through the routes; tests/service/test_fast_lane.py
+compares the two byte for byte.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-
-import pydantic_core
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.classify import classify_one
 from service.deps import ServiceState
-from service.errors import error_response, too_large_body
-from service.middleware import record_request
-from service.routes.classify import result_dict
+from service.errors import ServiceError, service_error_response
+from service.routes.classify import json_response, router
 from service.schemas import ClassifyRequest
-from service.sequences import parse
-from training.task import InvalidSequence
-
-logger = logging.getLogger("service.fast_lane")
 
 PATH = "/classify"
 
 
-def wants_lane(scope: Scope, max_body_bytes: int) -> bool:
-    """POST /classify declared as JSON and not declared too large: the only requests the lane tries."""
-    if scope.get("method") != "POST" or scope.get("path") != PATH:
+def wants_lane(scope: Scope) -> bool:
+    """POST /classify declared as JSON, with a declared length: the only requests the lane takes."""
+    if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != PATH:
         return False
-    is_json = False
+    is_json = has_length = False
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             is_json = value.split(b";", 1)[0].strip().lower() == b"application/json"
-        elif name == b"content-length" and value.isdigit() and int(value) > max_body_bytes:
-            return False  # ServiceMiddleware answers 413 without reading the body
-    return is_json
+        elif name == b"content-length":
+            has_length = True
+    return is_json and has_length
 
 
-JSON_HEADERS = [(b"content-type", b"application/json")]
+def classify_route() -> APIRoute:
+    """The route the lane stands in for, as routing would put it in the request's scope."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.path == PATH and "POST" in (r.methods or ()))
 
 
 class FastLane:
-    """Answers plain POST /classify requests itself; hands everything else to `app` (FastAPI) untouched."""
+    """Answers POST /classify requests itself; hands everything else to `app` (the routes) untouched."""
 
-    def __init__(self, app: ASGIApp, *, state: ServiceState, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, state: ServiceState) -> None:
         self.app = app
         self.state = state
-        self.max_body_bytes = max_body_bytes
+        self.route = classify_route()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not wants_lane(scope, self.max_body_bytes):
+        pool = self.state.pool
+        if pool is None or not wants_lane(scope):  # no pool yet: the route's dependency says the service is starting
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        body = await self._read_body(receive)
-        if body is None:
-            await error_response(413, too_large_body(self.max_body_bytes))(scope, receive, send)
-            record_request(self.state.metrics, scope, PATH, 413, started)
-            return
+        body = await _read_body(receive)
         try:
-            response = await answer(self.state, body)
-        except Exception as error:  # never a bare 500 from here: the route answers instead
-            logger.warning("fast lane failed, the route answers: %r", error)
-            response = None
-        if response is None:
+            request = ClassifyRequest.model_validate_json(body)
+        except ValidationError:
             await self.app(scope, _replay(body, receive), send)
             return
-        length = [(b"content-length", str(len(response)).encode("ascii"))]
-        await send({"type": "http.response.start", "status": 200, "headers": length + JSON_HEADERS})
-        await send({"type": "http.response.body", "body": response})
-        record_request(self.state.metrics, scope, PATH, 200, started)
+        scope["route"] = self.route  # the request metrics and the access log name the route that answered
+        try:
+            response = json_response(await classify_one(pool, request))
+        except ServiceError as error:
+            response = service_error_response(error)
+        await response(scope, receive, send)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole request body, or None once it exceeds the limit."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away; the route sees the same
-                return b"".join(chunks)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return b"".join(chunks)  # all of it, or what came before the client went away (the route sees the same)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -111,26 +91,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-async def answer(state: ServiceState, body: bytes) -> bytes | None:
-    """The JSON response of POST /classify for `body` when it is a plain success, else None."""
-    pool = state.pool
-    if pool is None or not state.ready:
-        return None
-    try:
-        request = ClassifyRequest.model_validate_json(body)
-    except ValidationError:
-        return None
-    if request.explain:
-        return None
-    try:
-        sequence = parse(request.sequence)
-    except InvalidSequence:
-        return None
-    try:
-        served, row = await pool.classify_one(request.arch, sequence)
-    except Exception as error:  # the route repeats the call and answers with the error's proper response
-        logger.debug("fast lane hands over to the route: %s", error)
-        return None
-    return pydantic_core.to_json(result_dict(served, sequence, row))

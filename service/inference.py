@@ -22,10 +22,10 @@ from service.batcher import MicroBatcher
 from service.errors import ModelNotReady
 from service.explain import Method, attribution
 from service.logging_setup import served_arch
-from service.sequences import Parsed, pad_parsed
 from training.fused_lstm import FrozenLSTMClassifier
 from training.models import ARCHITECTURES, SequenceClassifier, parameter_count
 from training.registry import CorruptCheckpoint, NoActiveVersion, Registry, VersionInfo
+from training.sequences import Parsed, pad_parsed
 from training.settings import resolve_device
 from training.task import TaskSpec, generate, make_generator
 

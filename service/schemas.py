@@ -20,7 +20,7 @@ MAX_GENERATE = 10_000
 # a request integer that reaches the registry is bounded by it, so it is a 422, never an overflow.
 MAX_DB_INT = 2**31 - 1
 # Characters of one sequence string, whitespace between symbols included: refused before parsing. The parser
-# bounds the symbols themselves (training.task.MAX_SEQUENCE_LENGTH, 10,000).
+# bounds the symbols themselves (training.sequences.MAX_SEQUENCE_LENGTH, 10,000).
 MAX_SEQUENCE_CHARS = 40_000
 
 

@@ -1,5 +1,5 @@
 """The temporal order problem (Hochreiter & Schmidhuber 1997, experiment 6): task specs, a vectorised
-generator, symbol strings and their rule labels.
+generator and the symbol strings of what it generates (training/sequences.py parses and checks strings).
 
     temporal-order generate --n 5 --seed 1 --task 6b --json
 """
@@ -19,17 +19,6 @@ DISTRACTORS = tuple(SYMBOL_IDS[s] for s in "abcd")
 N_SYMBOLS = len(SYMBOLS)
 # Padding after a sequence's end; models read only the first `length` steps, so any id works.
 PAD_ID = START
-# A hard cap on what a caller may submit: far beyond any task, small enough to bound memory.
-MAX_SEQUENCE_LENGTH = 10_000
-
-
-class InvalidSequence(ValueError):
-    """A symbol string that cannot be encoded; `position` is 1-based among the symbols, or None."""
-
-    def __init__(self, message: str, position: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.position = position
 
 
 @dataclass(frozen=True)
@@ -112,7 +101,6 @@ TASKS: dict[str, TaskSpec] = {
     "6b": TaskSpec("6b"),
     "6a": TaskSpec("6a", relevant_ranges=((10, 20), (50, 60))),
 }
-DEFAULT_TASK = "6b"
 
 
 def get_task(name: str) -> TaskSpec:
@@ -213,28 +201,6 @@ def _concat(first: Batch, second: Batch) -> Batch:
     )
 
 
-def encode(text: str) -> list[int]:
-    """Symbol string → token ids. Whitespace between symbols is ignored."""
-    if not isinstance(text, str):
-        raise InvalidSequence(f"a sequence must be a string of symbols, got {type(text).__name__}")
-    ids: list[int] = []
-    for char in text:
-        if char.isspace():
-            continue
-        token = SYMBOL_IDS.get(char)
-        if token is None:
-            raise InvalidSequence(
-                f"unknown symbol {char!r} at position {len(ids) + 1}; allowed symbols: {' '.join(SYMBOLS)}",
-                position=len(ids) + 1,
-            )
-        ids.append(token)
-        if len(ids) > MAX_SEQUENCE_LENGTH:
-            raise InvalidSequence(f"sequence longer than the limit of {MAX_SEQUENCE_LENGTH} symbols")
-    if not ids:
-        raise InvalidSequence("empty sequence: expected symbols such as 'EabX…B'")
-    return ids
-
-
 def decode(tokens: list[int] | torch.Tensor, length: int | None = None) -> str:
     values = tokens.tolist() if isinstance(tokens, torch.Tensor) else list(tokens)
     if length is not None:
@@ -244,70 +210,3 @@ def decode(tokens: list[int] | torch.Tensor, length: int | None = None) -> str:
 
 def decode_batch(batch: Batch) -> list[str]:
     return [decode(row, int(length)) for row, length in zip(batch.tokens, batch.lengths, strict=True)]
-
-
-@dataclass(frozen=True)
-class SequenceCheck:
-    """What the task's rule says about one sequence.
-
-    `rule_label` is the class by the rule when the sequence has the task's structure (E first, B last,
-    exactly K relevant symbols); `problems` lists every way it departs from the training distribution
-    (length, positions), each naming where. An in-distribution sequence has no problems.
-    """
-
-    rule_label: int | None
-    relevant_positions: tuple[int, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def in_distribution(self) -> bool:
-        return not self.problems
-
-
-def check(tokens: list[int], spec: TaskSpec) -> SequenceCheck:
-    problems: list[str] = []
-    structural = True
-    if tokens[0] != START:
-        problems.append(f"position 1 must be 'E', found {SYMBOLS[tokens[0]]!r}")
-        structural = False
-    if tokens[-1] != TRIGGER:
-        problems.append(f"the last position ({len(tokens)}) must be the trigger 'B', found {SYMBOLS[tokens[-1]]!r}")
-        structural = False
-    for index, token in enumerate(tokens[1:-1], start=2):
-        if token in (START, TRIGGER):
-            problems.append(f"{SYMBOLS[token]!r} at position {index} may only stand at the start or the end")
-            structural = False
-    if not spec.min_length <= len(tokens) <= spec.max_length:
-        problems.append(f"length {len(tokens)} is outside {spec.min_length}..{spec.max_length}")
-    relevant = tuple(i for i, token in enumerate(tokens, start=1) if token in RELEVANT)
-    if len(relevant) != spec.n_relevant:
-        problems.append(f"expected {spec.n_relevant} relevant symbols (X or Y), found {len(relevant)}")
-        structural = False
-    else:
-        for index, (position, (low, high)) in enumerate(zip(relevant, spec.relevant_ranges, strict=True), 1):
-            if not low <= position <= high:
-                problems.append(f"relevant symbol {index} at position {position} is outside {low}..{high}")
-    label = None
-    if structural:
-        label = 0
-        for position in relevant:
-            label = (label << 1) | (tokens[position - 1] - RELEVANT[0])
-    return SequenceCheck(rule_label=label, relevant_positions=relevant, problems=tuple(problems))
-
-
-def rule_label(text: str, spec: TaskSpec) -> int:
-    """The class of a well-formed sequence; raises InvalidSequence naming the first problem otherwise."""
-    result = check(encode(text), spec)
-    if result.problems or result.rule_label is None:
-        raise InvalidSequence(f"not a well-formed {spec.name} sequence: {result.problems[0]}")
-    return result.rule_label
-
-
-def pad(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token lists → (tokens (N, T) padded with PAD_ID, lengths (N,))."""
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    width = int(lengths.max()) if len(sequences) else 0
-    tokens = torch.full((len(sequences), width), PAD_ID, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        tokens[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-    return tokens, lengths

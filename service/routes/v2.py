@@ -18,8 +18,8 @@ from service.errors import ServiceError
 from service.inference import InferencePool
 from service.openapi import OWN_ERRORS_TAG
 from service.routes.health import package_version
-from service.sequences import Parsed, pad_parsed, parse
-from training.task import InvalidSequence, get_task
+from training.sequences import InvalidSequence, Parsed, pad_parsed, parse
+from training.task import get_task
 
 router = APIRouter(prefix="/v2", tags=[OWN_ERRORS_TAG])
 

@@ -19,10 +19,10 @@ from service.schemas import (
     Readiness,
     TrainJobList,
 )
-from service.sequences import pad_parsed, parse
 from training.models import ARCHITECTURES, one_hot
 from training.registry import Registry
-from training.task import get_task, rule_label
+from training.sequences import pad_parsed, parse, rule_label
+from training.task import get_task
 
 ARCHES = ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997")
 

@@ -1,31 +1,36 @@
 """The fast lane for POST /classify answers exactly what the FastAPI route answers.
 
 Two real servers on the same registry, one with the lane and one without (TEMPORAL_ORDER_FAST_LANE=false),
-get the same requests; status, content type and body must match byte for byte, for successes and for every
-kind of request the lane hands over to the route.
+get the same requests; status, content type and body must match byte for byte, for successes, for every error
+and for every kind of request the lane hands over to the route. In process: a failing forward runs once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from service.testing import LiveServer, make_registry, start_server
+from service.app import create_app
+from service.settings import ServiceSettings
+from service.testing import API_KEY, LiveServer, make_registry, start_server
 from training.task import decode_batch, generate, get_task, make_generator
 
 SEQUENCES = decode_batch(generate(get_task("6b"), 6, make_generator(11)))
+LIMIT = 4096  # bytes of body
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
     directory = tmp_path_factory.mktemp("lane")
     url = make_registry(directory / "registry.db", arches=("lstm", "rnn"))
-    with_lane = start_server(url, directory)
-    without = start_server(url, directory, fast_lane=False)
+    with_lane = start_server(url, directory, max_body_bytes=LIMIT)
+    without = start_server(url, directory, fast_lane=False, max_body_bytes=LIMIT)
     yield with_lane, without
     with_lane.stop()
     without.stop()
@@ -38,7 +43,8 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("whitespace", json.dumps({"sequence": " ".join(SEQUENCES[4])}).encode(), JSON),
     ("charset", json.dumps({"sequence": SEQUENCES[5]}).encode(), {"Content-Type": "application/json; charset=utf-8"}),
     ("out of distribution", json.dumps({"sequence": "EabXcdYaYB"}).encode(), JSON),
-    ("explain (route only)", json.dumps({"sequence": SEQUENCES[0], "explain": True}).encode(), JSON),
+    ("explain", json.dumps({"sequence": SEQUENCES[0], "explain": True}).encode(), JSON),
+    ("explain, rnn", json.dumps({"sequence": SEQUENCES[1], "arch": "rnn", "explain": True}).encode(), JSON),
     ("bad symbol", json.dumps({"sequence": "EabZB"}).encode(), JSON),
     ("empty sequence", json.dumps({"sequence": ""}).encode(), JSON),
     ("missing field", json.dumps({"seq": "EabB"}).encode(), JSON),
@@ -50,6 +56,7 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("json array", b"[1, 2]", JSON),
     ("no content type", json.dumps({"sequence": SEQUENCES[1]}).encode(), {}),
     ("text content type", json.dumps({"sequence": SEQUENCES[1]}).encode(), {"Content-Type": "text/plain"}),
+    ("declared too large", json.dumps({"sequence": "E" + "a" * LIMIT + "B"}).encode(), JSON),
 ]
 
 
@@ -74,22 +81,47 @@ def test_lane_requests_are_counted_under_the_route(servers: tuple[LiveServer, Li
     assert _classify_count(with_lane) == before + len(SEQUENCES)
 
 
-def test_an_oversized_body_gets_413_from_the_lane(tmp_path: Path) -> None:
-    url = make_registry(tmp_path / "small.db", arches=("lstm",))
-    server = start_server(url, tmp_path, max_body_bytes=1024)
-    try:
-        big = json.dumps({"sequence": "E" + "a" * 5000 + "B"}).encode()
+def test_a_streamed_oversized_body_gets_the_one_413(servers: tuple[LiveServer, LiveServer]) -> None:
+    big = json.dumps({"sequence": "E" + "a" * 2 * LIMIT + "B"}).encode()
 
-        def chunks() -> Iterator[bytes]:  # no content-length: the limit must hold while reading
-            for start in range(0, len(big), 500):
-                yield big[start : start + 500]
+    def chunks() -> Iterator[bytes]:  # no content-length: the limit must hold while reading
+        for start in range(0, len(big), 500):
+            yield big[start : start + 500]
 
-        answer = httpx.post(f"{server.url}/classify", content=chunks(), headers=JSON, timeout=30)
-        assert answer.status_code == 413 and answer.json()["error"] == "body_too_large"
-        fine = httpx.post(f"{server.url}/classify", json={"sequence": SEQUENCES[0]}, timeout=30)
-        assert fine.status_code == 200
-    finally:
-        server.stop()
+    answers = [httpx.post(f"{server.url}/classify", content=chunks(), headers=JSON, timeout=30) for server in servers]
+    assert answers[0].content == answers[1].content
+    assert answers[0].status_code == answers[1].status_code == 413
+    assert answers[0].json() == {
+        "error": "body_too_large",
+        "message": f"the request body exceeds the limit of {LIMIT} bytes",
+        "details": [],
+        "hint": "split the sequences over several /classify/batch requests",
+    }
+    fine = httpx.post(f"{servers[0].url}/classify", json={"sequence": SEQUENCES[0]}, timeout=30)
+    assert fine.status_code == 200
+
+
+@pytest.mark.parametrize("fast_lane", [True, False], ids=["lane", "route"])
+def test_a_failing_forward_runs_once_and_answers_500(tmp_path: Path, fast_lane: bool) -> None:
+    url = make_registry(tmp_path / "registry.db", arches=("lstm",))
+    app = create_app(ServiceSettings(database_url=url, api_key=API_KEY, reload_interval_s=0, fast_lane=fast_lane))
+    forwards = 0
+
+    def failing_forward(*args: Any) -> None:
+        nonlocal forwards
+        forwards += 1
+        raise RuntimeError("injected: the forward failed")
+
+    async def post() -> httpx.Response:
+        async with app.router.lifespan_context(app):
+            app.state.service.pool.forward = failing_forward
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await client.post("/classify", json={"sequence": SEQUENCES[0]})
+
+    answer = asyncio.run(post())
+    assert (answer.status_code, answer.json()["error"]) == (500, "internal_error")
+    assert forwards == 1
 
 
 def _classify_count(server: LiveServer) -> float:

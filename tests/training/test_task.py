@@ -1,34 +1,26 @@
-"""The task: spec validation, the seeded generator's properties, symbol strings and their rule labels."""
+"""The task: spec validation and the seeded generator's properties (its strings checked by the rule)."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from training.sequences import check, parse, rule_label
 from training.task import (
     DISTRACTORS,
-    MAX_SEQUENCE_LENGTH,
     PAD_ID,
     RELEVANT,
     START,
     SYMBOLS,
     TASKS,
     TRIGGER,
-    InvalidSequence,
     TaskSpec,
-    check,
-    decode,
     decode_batch,
-    encode,
     generate,
     get_task,
     make_generator,
-    pad,
-    rule_label,
 )
 
 CUSTOM = TaskSpec("custom", min_length=30, max_length=45, relevant_ranges=((3, 5), (8, 8), (12, 20), (25, 28)))
@@ -55,20 +47,6 @@ def task_specs(draw: st.DrawFn) -> TaskSpec:
 
 
 any_spec = st.one_of(st.sampled_from(SPECS), task_specs())
-
-
-def build(
-    spec: TaskSpec,
-    length: int,
-    relevant: dict[int, str],
-    *,
-    fill: str = "a",
-) -> str:
-    """A compact string of `length` symbols: E first, B last, `relevant` at 1-based positions."""
-    symbols = ["E"] + [fill] * (length - 2) + ["B"]
-    for position, symbol in relevant.items():
-        symbols[position - 1] = symbol
-    return "".join(symbols)
 
 
 # ---------------------------------------------------------------- the spec
@@ -156,7 +134,7 @@ def test_generated_batches_follow_the_spec(spec: TaskSpec, n: int, seed: int) ->
             else:
                 assert tokens[step - 1] in DISTRACTORS
         # The string a user sees has the generator's label by the rule, and nothing wrong with it.
-        result = check(encode(texts[row]), spec)
+        result = check(parse(texts[row]), spec)
         assert result.problems == ()
         assert result.in_distribution
         assert result.rule_label == int(batch.labels[row])
@@ -221,156 +199,3 @@ def test_generate_zero_and_negative() -> None:
     assert len(generate(get_task("6b"), 0, make_generator(0))) == 0
     with pytest.raises(ValueError, match="n must be >= 0"):
         generate(get_task("6b"), -1, make_generator(0))
-
-
-# ---------------------------------------------------------------- symbol strings
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    tokens=st.lists(st.integers(0, len(SYMBOLS) - 1), min_size=1, max_size=200),
-    separators=st.lists(st.sampled_from(["", " ", "  ", "\t", "\n", " \r\n "]), min_size=201, max_size=201),
-)
-def test_encode_decode_round_trip(tokens: list[int], separators: list[str]) -> None:
-    text = decode(tokens)
-    assert len(text) == len(tokens)
-    assert encode(text) == tokens
-    spaced = separators[0] + "".join(s + sep for s, sep in zip(text, separators[1:], strict=False))
-    assert encode(spaced) == tokens
-    assert decode(torch.tensor(tokens)) == text
-    assert decode(torch.tensor([*tokens, PAD_ID, PAD_ID]), len(tokens)) == text
-
-
-def test_encode_examples() -> None:
-    assert encode("EabXcdB") == [0, 1, 2, 5, 3, 4, 7]
-    assert encode(" E a b X\tc d\nB ") == [0, 1, 2, 5, 3, 4, 7]
-    assert encode("EYB") == [START, RELEVANT[1], TRIGGER]
-
-
-@pytest.mark.parametrize(
-    ("text", "position"),
-    [
-        ("EabcdabcdabcdabcZ", 17),
-        ("E a b c d a b c d a b c d a b c Z", 17),
-        ("Z", 1),
-        ("EabXcdBx", 8),  # symbols are case-sensitive
-        ("Eab1", 4),
-    ],
-)
-def test_unknown_symbol_names_its_position(text: str, position: int) -> None:
-    with pytest.raises(InvalidSequence) as caught:
-        encode(text)
-    bad = text.replace(" ", "")[position - 1]
-    assert f"unknown symbol {bad!r} at position {position}" in str(caught.value)
-    assert caught.value.position == position
-    assert isinstance(caught.value, ValueError)
-
-
-@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
-def test_empty_sequence_is_rejected(text: str) -> None:
-    with pytest.raises(InvalidSequence, match="empty sequence"):
-        encode(text)
-
-
-@pytest.mark.parametrize(("value", "type_name"), [(None, "NoneType"), (b"EabB", "bytes"), ([0, 1, 7], "list")])
-def test_non_string_is_rejected(value: object, type_name: str) -> None:
-    with pytest.raises(InvalidSequence, match=f"must be a string of symbols, got {type_name}"):
-        encode(value)  # type: ignore[arg-type]
-
-
-def test_length_limit() -> None:
-    assert len(encode("a" * MAX_SEQUENCE_LENGTH)) == MAX_SEQUENCE_LENGTH
-    with pytest.raises(InvalidSequence, match=f"limit of {MAX_SEQUENCE_LENGTH}"):
-        encode("a" * (MAX_SEQUENCE_LENGTH + 1))
-
-
-# ---------------------------------------------------------------- the rule
-
-
-def test_rule_label_of_hand_written_sequences() -> None:
-    six_b = get_task("6b")
-    # E, 8 distractors, X at 10, ..., Y at 33, ..., X at 66, ..., B at 100: class XYX = 2.
-    text = "E" + "abcd" * 2 + "X" + "abcd" * 5 + "ab" + "Y" + "abcd" * 8 + "X" + "abcd" * 8 + "aB"
-    assert len(text) == 100
-    assert [i + 1 for i, s in enumerate(text) if s in "XY"] == [10, 33, 66]
-    assert rule_label(text, six_b) == 2
-    assert rule_label(" ".join(text), six_b) == 2
-    assert rule_label(build(six_b, 110, {20: "Y", 43: "Y", 76: "Y"}), six_b) == 7
-    assert rule_label(build(six_b, 105, {15: "Y", 40: "X", 70: "Y"}), six_b) == 5
-    six_a = get_task("6a")
-    assert rule_label(build(six_a, 100, {10: "X", 60: "Y"}), six_a) == 1
-    assert rule_label(build(six_a, 110, {20: "Y", 50: "X"}), six_a) == 2
-
-
-SIX_B = get_task("6b")
-GOOD = {12: "X", 35: "Y", 70: "Y"}
-
-
-@pytest.mark.parametrize(
-    ("text", "problem", "label"),
-    [
-        ("a" + build(SIX_B, 104, GOOD)[1:], "position 1 must be 'E', found 'a'", None),
-        (
-            build(SIX_B, 104, GOOD)[:-1] + "c",
-            "the last position (104) must be the trigger 'B', found 'c'",
-            None,
-        ),
-        (build(SIX_B, 104, {12: "X", 70: "Y"}), "expected 3 relevant symbols (X or Y), found 2", None),
-        (build(SIX_B, 104, {**GOOD, 50: "X"}), "expected 3 relevant symbols (X or Y), found 4", None),
-        (
-            build(SIX_B, 104, {12: "X", 45: "Y", 70: "Y"}),
-            "relevant symbol 2 at position 45 is outside 33..43",
-            3,
-        ),
-        (
-            build(SIX_B, 104, {9: "Y", 35: "Y", 70: "Y"}),
-            "relevant symbol 1 at position 9 is outside 10..20",
-            7,
-        ),
-        (build(SIX_B, 99, GOOD), "length 99 is outside 100..110", 3),
-        (build(SIX_B, 111, GOOD), "length 111 is outside 100..110", 3),
-        (
-            build(SIX_B, 104, {**GOOD, 50: "B"}),
-            "'B' at position 50 may only stand at the start or the end",
-            None,
-        ),
-        (
-            build(SIX_B, 104, {**GOOD, 51: "E"}),
-            "'E' at position 51 may only stand at the start or the end",
-            None,
-        ),
-    ],
-)
-def test_check_names_each_problem_and_where(text: str, problem: str, label: int | None) -> None:
-    result = check(encode(text), SIX_B)
-    assert problem in result.problems
-    assert not result.in_distribution
-    assert result.rule_label == label
-    with pytest.raises(InvalidSequence, match=re.escape(f"not a well-formed 6b sequence: {result.problems[0]}")):
-        rule_label(text, SIX_B)
-
-
-def test_check_reports_every_problem() -> None:
-    text = "c" + build(SIX_B, 120, {12: "X", 70: "Y"})[1:-1] + "a"
-    problems = check(encode(text), SIX_B).problems
-    assert len(problems) == 4
-    assert any("position 1" in p for p in problems)
-    assert any("last position (120)" in p for p in problems)
-    assert any("length 120" in p for p in problems)
-    assert any("found 2" in p for p in problems)
-
-
-def test_check_well_formed_sequence() -> None:
-    result = check(encode(build(SIX_B, 104, GOOD)), SIX_B)
-    assert result == type(result)(rule_label=3, relevant_positions=(12, 35, 70), problems=())
-
-
-def test_pad() -> None:
-    tokens, lengths = pad([[0, 1, 7], [0, 7], [0, 5, 6, 2, 7]])
-    assert lengths.tolist() == [3, 2, 5]
-    assert tokens.shape == (3, 5)
-    assert tokens[0].tolist() == [0, 1, 7, PAD_ID, PAD_ID]
-    assert tokens[1].tolist() == [0, 7, PAD_ID, PAD_ID, PAD_ID]
-    assert tokens[2].tolist() == [0, 5, 6, 2, 7]
-    empty_tokens, empty_lengths = pad([])
-    assert empty_tokens.shape == (0, 0) and empty_lengths.shape == (0,)

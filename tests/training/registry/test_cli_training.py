@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from training.cli import app
 from training.registry import Registry
 from training.report_data import results_from_registry
-from training.task import get_task, rule_label
+from training.sequences import rule_label
+from training.task import get_task
 
 from .conftest import MakeRecord
 
