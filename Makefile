@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml setup.py
 	# torch first and pinned: the CPU build on disk (or the CPU wheel index) instead of a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0 || \
 	  $(BIN)/pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-	# Everything: the client (base), the server and trainer, the PostgreSQL driver, the test and lint tools.
-	$(BIN)/pip install --quiet -e '.[server,postgres,dev]'
+	# Everything: the client (base), the server and trainer, the PostgreSQL driver, Ray, the test and lint tools.
+	$(BIN)/pip install --quiet -e '.[server,postgres,ray,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)

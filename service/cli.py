@@ -20,7 +20,7 @@ from service import cli_client
 SERVER_EXTRA = "temporal-order[server]"
 # What the `server` extra brings: training.cli's commands and service.cli_serve's. A test checks this list
 # against the commands a full install registers, so a new command cannot be forgotten here.
-SERVER_COMMANDS = ("generate", "train", "report", "db", "models", "activate", "serve", "bootstrap")
+SERVER_COMMANDS = ("generate", "train", "report", "study", "db", "models", "activate", "serve", "bootstrap")
 
 
 def _needs_server(name: str, missing_module: str) -> Callable[[], None]:

@@ -148,7 +148,11 @@ def _worker(spec: TrialSpec) -> dict[str, Any]:
     def put(progress: TrialProgress) -> None:
         _progress_queue.put(progress)
 
-    record = _execute(spec, put, _stop_event.is_set)
+    return _payload(spec, _execute(spec, put, _stop_event.is_set))
+
+
+def _payload(spec: TrialSpec, record: TrialRecord) -> dict[str, Any]:
+    """A trial as plain data for another process (a pool's or a Ray cluster's driver); `_rebuild` undoes it."""
     trial = record.trial
     # Models cross the process boundary as safetensors bytes, like checkpoints: no pickled modules.
     return {

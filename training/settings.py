@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # A relative SQLite path is relative to the working directory (the repository root under `make`).
     database_url: str = DEFAULT_DATABASE_URL
     device: str = "auto"
+    # A Ray cluster for trials (`ray start --head` prints it); unset: the local process pool.
+    ray_address: str | None = None
 
     @property
     def database_url_is_default(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import commands, registry_commands
+from training.cli import commands, registry_commands, study_commands
 
 app = typer.Typer(
     name="temporal-order",
@@ -17,3 +17,4 @@ app = typer.Typer(
 )
 commands.register(app)
 registry_commands.register(app)
+study_commands.register(app)

@@ -208,11 +208,17 @@ def report(
     """Answer the notebook's three questions from the registry's active runs; write report.md and a plot."""
     from training.report import write_report
     from training.report_data import results_from_registry
+    from training.study.report import write_studies_report
 
-    results = results_from_registry(_open_registry())
+    registry = _open_registry()
+    results = results_from_registry(registry)
     markdown, plot = write_report(results, out)
+    studies = write_studies_report(registry, out)
     sys.stdout.write(markdown.read_text())
     typer.secho(f"wrote {markdown}" + (f" and {plot}" if plot else ""), err=True)
+    if studies is not None:
+        sys.stdout.write("\n" + studies.read_text())
+        typer.secho(f"wrote {studies} and its plots", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -88,6 +88,8 @@ class TrainingRun(Base):
     # Not a foreign key: a run may be recorded by a worker (a process pool, later Ray) whose job row lives
     # in the same registry, or by the CLI with no job at all.
     job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The study this run is one point of (training/study/); deleting the study deletes its runs.
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     wall_seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -158,3 +160,30 @@ class TrainingJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class Study(Base):
+    """A named grid of trials (training/study/): it owns one training run per architecture and task."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    grid: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StudyTrial(Base):
+    """A trial recorded for a study, by its identity (`trial_key`): the unique constraint is what makes a
+    trial recorded at most once, however often it ran."""
+
+    __tablename__ = "study_trials"
+    __table_args__ = (UniqueConstraint("study_id", "trial_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    trial_key: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int]
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,8 +25,8 @@ def test_models_before_migrating_says_what_to_run(settings_url: str) -> None:
 def test_db_upgrade_then_models_and_activate(settings_url: str, make_record: MakeRecord) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "0001" in result.output
-    assert runner.invoke(app, ["db", "current"]).output.strip() == "0001"
+    assert "0002" in result.output
+    assert runner.invoke(app, ["db", "current"]).output.strip() == "0002"
 
     empty = runner.invoke(app, ["models", "--json"])
     assert empty.exit_code == 0 and json.loads(empty.output) == []

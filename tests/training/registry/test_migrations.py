@@ -16,7 +16,15 @@ from training.registry.migrations import alembic_config
 from training.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-TABLES = {"training_runs", "model_versions", "active_models", "training_jobs", "alembic_version"}
+TABLES = {
+    "training_runs",
+    "model_versions",
+    "active_models",
+    "training_jobs",
+    "studies",
+    "study_trials",
+    "alembic_version",
+}
 
 
 def _tables(registry: Registry) -> set[str]:
@@ -41,7 +49,7 @@ def test_upgrade_check_downgrade_upgrade(db_url: str) -> None:
         registry.upgrade()
         assert _tables(registry) == TABLES
         registry.ensure_migrated()
-        assert registry.current_revision() == "0001"
+        assert registry.current_revision() == "0002"
     finally:
         registry.close()
 
@@ -87,7 +95,7 @@ def test_the_migration_renders_for_postgresql(
     get_settings.cache_clear()
     try:
         alembic_main(argv=["-c", str(REPO_ROOT / "alembic.ini"), "upgrade", "head", "--sql"])
-        alembic_main(argv=["-c", str(REPO_ROOT / "alembic.ini"), "downgrade", "0001:base", "--sql"])
+        alembic_main(argv=["-c", str(REPO_ROOT / "alembic.ini"), "downgrade", "0002:base", "--sql"])
     finally:
         get_settings.cache_clear()
     sql = capsys.readouterr().out

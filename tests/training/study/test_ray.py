@@ -1,0 +1,146 @@
+"""Trials on a real local Ray cluster (2 CPUs): a worker killed mid-trial has its trial retried and the study
+still records every trial exactly once; an interrupted driver's rerun resumes; the CLI reaches the cluster
+through TEMPORAL_ORDER_RAY_ADDRESS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import ray
+from sqlalchemy import func, select
+
+from training.experiment import TrialProgress, TrialRecord
+from training.registry import Registry
+from training.registry.orm import ModelVersion, StudyTrial
+from training.registry.studies import Studies
+from training.study.grid import StudyTrial as PlannedTrial
+from training.study.runner import run_study
+
+from .conftest import tiny_grid
+
+# Loopback only: the cluster's processes talk to each other on 127.0.0.1.
+NODE_IP = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    context = ray.init(
+        num_cpus=2,
+        _node_ip_address=NODE_IP,
+        include_dashboard=False,
+        object_store_memory=80 * 1024 * 1024,
+        log_to_driver=False,
+    )
+    yield str(context.address_info["address"])
+    ray.shutdown()
+
+
+def _blocks_first_trial_to_report(marker: str) -> Callable[[TrialProgress], None]:
+    """A worker-side progress hook: the first trial to report progress, on its first attempt, writes its
+    worker's pid to `marker` and waits to be killed; every other call does nothing."""
+
+    def on_progress(progress: TrialProgress) -> None:
+        import os
+        import threading
+
+        if os.path.exists(marker):
+            return
+        draft = f"{marker}.{os.getpid()}"
+        with open(draft, "w") as file:
+            file.write(f"{os.getpid()} {progress.sequences}")
+        try:
+            os.link(draft, marker)  # atomic: exactly one worker wins, with the whole content in place
+        except FileExistsError:
+            return
+        finally:
+            os.unlink(draft)
+        threading.Event().wait(600)
+
+    return on_progress
+
+
+def _kill_when_marked(marker: Path, killed: list[tuple[int, int]]) -> threading.Thread:
+    def kill() -> None:
+        while not marker.exists():
+            time.sleep(0.02)  # polls a file the worker writes; not a timing assumption
+        pid, sequences = map(int, marker.read_text().split())
+        os.kill(pid, signal.SIGKILL)
+        killed.append((pid, sequences))
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def _count(registry: Registry, column: object) -> int:
+    with registry.engine.connect() as connection:
+        return int(connection.scalar(select(func.count(column))))  # type: ignore[arg-type]
+
+
+def test_a_worker_killed_mid_trial_is_retried_and_recorded_once(
+    ray_address: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.distributed as distributed
+
+    marker = tmp_path / "victim"
+    killed: list[tuple[int, int]] = []
+    killer = _kill_when_marked(marker, killed)
+    real_run_on_ray = distributed.run_on_ray
+    # The fault goes in through the worker-side progress hook; everything else is the real path.
+    monkeypatch.setattr(
+        distributed,
+        "run_on_ray",
+        lambda specs, **kw: real_run_on_ray(specs, **kw, on_worker_progress=_blocks_first_trial_to_report(str(marker))),
+    )
+    run = run_study(registry, tiny_grid(), ray_address=ray_address)
+    killer.join(timeout=5)
+    [(pid, sequences)] = killed
+    assert sequences > 0  # it had trained when it was killed
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert (run.planned, run.recorded) == (4, 4)
+    assert _count(registry, ModelVersion.id) == 4 and _count(registry, StudyTrial.id) == 4
+    trials = Studies(registry).trials(run.study.id)
+    assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1), (24, 0), (24, 1)]
+
+
+def test_an_interrupted_driver_resumes_on_ray(ray_address: str, registry: Registry) -> None:
+    def interrupt(trial: PlannedTrial, record: TrialRecord, version: int | None) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(registry, tiny_grid(), ray_address=ray_address, on_recorded=interrupt)
+    assert _count(registry, ModelVersion.id) == 1
+    resumed = run_study(registry, tiny_grid(), ray_address=ray_address)
+    assert (resumed.skipped, resumed.recorded) == (1, 3)
+    assert _count(registry, ModelVersion.id) == 4
+
+
+def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(ray_address: str, db_url: str) -> None:
+    executable = Path(sys.executable).with_name("temporal-order")
+    environment = {
+        **os.environ,
+        "TEMPORAL_ORDER_DATABASE_URL": db_url,
+        "TEMPORAL_ORDER_RAY_ADDRESS": ray_address,
+    }
+    command = [str(executable), "study", "lags", "--lags", "20", "--arch", "rnn", "--trials", "2"]
+    result = subprocess.run(
+        [*command, "--budget", "100", "--n-test", "20", "--migrate", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [(p["arch"], p["trials"]) for p in json.loads(result.stdout)["points"]] == [("rnn", 2)]
+    assert "2 recorded now" in result.stderr

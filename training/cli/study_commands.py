@@ -1,0 +1,148 @@
+"""Study commands: grids of trials recorded together, resumable, on the local pool or a Ray cluster.
+
+temporal-order study lags --lags 100,200,400 --arch lstm --arch rnn --trials 10 --budget 300000
+temporal-order study lags --ray-address HEAD:6379
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+import typer
+
+study_app = typer.Typer(help="Studies: grids of trials, recorded together and resumable.", no_args_is_help=True)
+
+# Every architecture that can learn the task (attn_rnn_seed is capped at 50% by construction).
+_NOT_LEARNING = ("attn_rnn_seed",)
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
+def learning_arches() -> tuple[str, ...]:
+    from training.models import ARCHITECTURES
+
+    return tuple(arch for arch in ARCHITECTURES if arch not in _NOT_LEARNING)
+
+
+@study_app.command("lags")
+def lags(
+    lags: Annotated[str, typer.Option(help="Sequence lengths T, comma-separated (T=100 is task 6b).")] = (
+        "100,200,400,700,1000"
+    ),
+    arch: Annotated[
+        list[str] | None, typer.Option(help="Architecture (repeatable) [default: every learning one].")
+    ] = None,
+    trials: Annotated[int, typer.Option(min=1, max=1000, help="Trials per architecture and T.")] = 10,
+    budget: Annotated[
+        int | None, typer.Option(min=1, help="Most training sequences per trial [default: per architecture].")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Trial i of a point uses seed + i.")] = 0,
+    n_test: Annotated[int, typer.Option(min=1, help="Fresh test sequences per trial.")] = 3000,
+    workers: Annotated[int, typer.Option(min=1, help="Local pool: trials run in this many processes.")] = 2,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Run trials on this Ray cluster (TEMPORAL_ORDER_RAY_ADDRESS) instead of the local pool."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="The study's name: rerunning it resumes it.")] = "lags",
+    as_json: Annotated[bool, typer.Option("--json", help="The summaries as one JSON document on stdout.")] = False,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Migrate a configured registry first.")] = False,
+) -> None:
+    """Sequences to criterion against the time lag: task 6b scaled to each T, every architecture, N trials."""
+    from training.cli.registry_commands import open_command_registry
+    from training.registry import RegistryError
+    from training.settings import get_settings
+    from training.study.grid import StudyGrid, parse_lags
+
+    if not _STUDY_NAME.match(name):
+        raise _fail(f"--name {name!r}: use 1-64 letters, digits, '-' or '_'")
+    known = learning_arches()
+    chosen = tuple(arch) if arch else known
+    for item in chosen:
+        if item not in known:
+            raise _fail(f"--arch {item!r} is not a learning architecture; choose from {', '.join(known)}")
+    try:
+        grid = StudyGrid(parse_lags(lags), chosen, trials, budget=budget, seed=seed, n_test=n_test)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    address = ray_address or get_settings().ray_address
+    if address is not None:
+        from training.distributed import RayUnavailable, import_ray
+
+        try:
+            import_ray()
+        except RayUnavailable as error:
+            raise _fail(str(error)) from None
+    registry = open_command_registry(migrate=migrate)
+    try:
+        summary = _run(registry, grid, name=name, workers=workers, address=address)
+    except RegistryError as error:
+        raise _fail(str(error)) from None
+    finally:
+        registry.close()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_points(summary)
+
+
+def _run(registry: Any, grid: Any, *, name: str, workers: int, address: str | None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from training.registry.studies import Studies
+    from training.study.runner import run_study
+    from training.study.stats import summarize_study
+
+    def announce(trial: Any, result: Any, version: int | None) -> None:
+        outcome = result.trial
+        reached = f"{outcome.sequences_to_criterion:,} sequences" if outcome.converged else "budget spent"
+        where = f"version {version}" if version is not None else "already recorded"
+        typer.echo(
+            f"{trial.spec.arch} T={trial.length} seed {trial.spec.seed}: {reached}, "
+            f"{outcome.wall_seconds:.1f} s ({where})",
+            err=True,
+        )
+
+    run = run_study(registry, grid, name=name, workers=workers, ray_address=address, on_recorded=announce)
+    typer.echo(
+        f"study {name!r}: {run.planned} trials planned, {run.skipped} already recorded, {run.recorded} recorded now",
+        err=True,
+    )
+    points = summarize_study(Studies(registry).trials(run.study.id))
+    grid_lags, grid_arches = set(grid.lags), set(grid.arches)
+    return {
+        "study": name,
+        "grid": run.study.grid,
+        "points": [asdict(p) for p in points if p.length in grid_lags and p.arch in grid_arches],
+    }
+
+
+def _print_points(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Lag study {summary['study']!r}: sequences to criterion (trials that met it)")
+    for column in ("arch", "T", "min lag", "met", "median", "mean", "95% CI", "wall/trial"):
+        table.add_column(column)
+    for p in summary["points"]:
+        interval = p["ci95_sequences"]
+        table.add_row(
+            p["arch"],
+            str(p["length"]),
+            str(p["minimal_lag"]),
+            f"{p['converged']}/{p['trials']}",
+            "—" if p["median_sequences"] is None else f"{p['median_sequences']:,.0f}",
+            "—" if p["mean_sequences"] is None else f"{p['mean_sequences']:,.0f}",
+            "—" if interval is None else f"{interval[0]:,.0f}–{interval[1]:,.0f}",
+            f"{p['mean_wall_seconds']:.1f} s",
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(study_app, name="study")
