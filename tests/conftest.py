@@ -1,9 +1,22 @@
-"""Settings for the whole suite."""
+"""Settings for the whole suite, and the PostgreSQL server the registry, queue and service tests share.
+
+A throwaway server: a fresh cluster (trust auth, loopback only) on a free port, stopped and deleted afterwards.
+`make test` installs Debian's `postgresql` when it is missing (.ci/run); under CI=true a missing server fails the
+run instead of skipping the PostgreSQL tests."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -36,3 +49,72 @@ def isolated_logging_configuration() -> Iterator[None]:
         lg.handlers[:] = handlers
         lg.setLevel(level)
         lg.propagate, lg.disabled = propagate, disabled
+
+
+def postgres_bin() -> Path | None:
+    """The server's binaries: on PATH, or Debian's versioned folder (the newest)."""
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return installed[-1].parent if installed else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the whole session, its URL; skipped (failed under CI=true) when none is installed.
+    Tests that need tables of their own take `postgres_url` (a fresh database on it)."""
+    bindir = postgres_bin()
+    if bindir is None:
+        message = "no PostgreSQL server here (Debian: apt-get install postgresql)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI must run the PostgreSQL tests, not skip them")
+        pytest.skip(message)
+    # PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user.
+    as_user: list[str] = []
+    directory = Path(tempfile.mkdtemp(prefix="temporal-order-pg-"))
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        os.chown(directory, pwd.getpwnam("postgres").pw_uid, -1)
+    data, port = directory / "data", _free_port()
+    try:
+        subprocess.run(
+            [*as_user, bindir / "initdb", "-D", data, "--auth=trust", "-U", "registry", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        subprocess.run(
+            [*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", directory / "log", "-w", "start"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://registry@127.0.0.1:{port}/postgres"
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A new, empty database on the session's PostgreSQL server, so tests sharing it do not share tables."""
+    import sqlalchemy  # only here: most of the suite never needs it at collection
+
+    server_url = postgres_server
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(
+        server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -54,7 +54,7 @@ async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: R
     """Load a version, and only if it loads, make it the active one and serve it (needs the API key)."""
     unchanged = "; the active version is unchanged"
     try:
-        await pool.activate(arch, body.version, lambda: registry.activate(arch, body.version))
+        await pool.activate(arch, body.version, lambda: registry.activate(arch, body.version, by="api"))
     except CorruptCheckpoint as error:
         logger.warning("refused to activate %s version %d: %s", arch, body.version, error)
         raise Conflict(

@@ -172,7 +172,7 @@ def activate(
     """Make VERSION the active model of ARCH: the one the service serves."""
     _check_arch(arch)
     with _registry() as registry:
-        info = registry.activate(arch, version)
+        info = registry.activate(arch, version, by="cli")
     typer.echo(f"{info.arch} version {info.version} is active ({info.wrong_argmax} wrong of {info.n_test}).")
 
 

@@ -1,5 +1,6 @@
 """Training jobs (the service's `POST /train`) as the registry keeps them: queued → running → a final
-status, with live progress, results and a cancel flag that the worker polls.
+status, with live progress, results and a cancel flag that the worker polls. Who runs a job, and what happens
+when it stops running it, is the queue's part (training/registry/queue.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from training.registry.records import (
     JobNotFound,
 )
 
-_INTERRUPTED_ERROR = "interrupted: the process running this job stopped before it finished"
-
 
 def _job_info(row: TrainingJob) -> JobInfo:
     return JobInfo(
@@ -34,6 +33,11 @@ def _job_info(row: TrainingJob) -> JobInfo:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        owner=row.owner,
+        lease_expires_at=row.lease_expires_at,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        promotion=None if row.promotion is None else dict(row.promotion),
     )
 
 
@@ -43,7 +47,10 @@ class JobsMixin:
     engine: Engine
     _sessions: sessionmaker[Session]
 
-    def create_job(self, params: dict[str, Any]) -> JobInfo:
+    def create_job(self, params: dict[str, Any], *, max_attempts: int = 1) -> JobInfo:
+        """Queue a job; a worker that dies while running it gives it another go while attempts < max_attempts."""
+        if max_attempts < 1:
+            raise ValueError(f"a job needs at least one attempt, not {max_attempts}")
         with self._sessions.begin() as session:
             row = TrainingJob(
                 id=uuid.uuid4().hex,
@@ -54,6 +61,8 @@ class JobsMixin:
                 error=None,
                 cancel_requested=False,
                 created_at=utcnow(),
+                attempts=0,
+                max_attempts=max_attempts,
             )
             session.add(row)
             session.flush()
@@ -118,14 +127,17 @@ class JobsMixin:
             return _job_info(row)
 
     def mark_interrupted(self) -> int:
-        """Mark jobs still queued or running as interrupted (call at startup: their process is gone)."""
+        """Mark every queued or running job interrupted. Only for a registry no other process uses: the queue's
+        `expire_leases` ends just the jobs whose worker is gone."""
         statement = (
             update(TrainingJob)
             .where(TrainingJob.status.in_(ACTIVE_JOB_STATUSES))
             .values(
                 status="interrupted",
                 finished_at=utcnow(),
-                error=func.coalesce(TrainingJob.error, _INTERRUPTED_ERROR),
+                error=func.coalesce(
+                    TrainingJob.error, "interrupted: the process running this job stopped before it finished"
+                ),
             )
         )
         with self.engine.begin() as connection:

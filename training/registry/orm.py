@@ -160,6 +160,16 @@ class TrainingJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The job queue (training/registry/queue.py): the worker that claimed the job, until when its claim holds
+    # unless renewed, its last renewal, how many times it was claimed and how many claims it may have (a job
+    # whose worker died is queued again while attempts < max_attempts, else marked interrupted).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    heartbeat_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The promotion gate's decision per architecture (training/promotion.py), once the job has made it.
+    promotion: Mapped[dict[str, Any] | None]
 
 
 class Study(Base):
@@ -187,3 +197,21 @@ class StudyTrial(Base):
     length: Mapped[int]
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Activation(Base):
+    """One change of an architecture's active version: from which, to which, by what, when. Rolling back adds
+    a row too, naming the activation it undoes."""
+
+    __tablename__ = "activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arch: Mapped[str] = mapped_column(String(32), index=True)
+    from_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"))
+    by: Mapped[str] = mapped_column(String(64))
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("activations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    from_version: Mapped[ModelVersion | None] = relationship(foreign_keys=[from_version_id])
+    to_version: Mapped[ModelVersion] = relationship(foreign_keys=[to_version_id])

@@ -153,6 +153,13 @@ class JobInfo:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # The queue's view (training/registry/queue.py): who runs it, until when its claim holds, claims so far.
+    owner: str | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    # The promotion gate's decision per architecture (training/promotion.py), once made.
+    promotion: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:

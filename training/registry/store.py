@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from training.checkpoint import Checkpoint, CheckpointError, from_checkpoint, read_config, to_checkpoint
 from training.evaluate import Summary, TestResult, TrialOutcome, summarize
 from training.models import config_to_dict, parameter_count
+from training.registry.activations import ActivationsMixin, set_active
 from training.registry.db import file_identity, make_engine, sqlite_file
-from training.registry.jobs import JobsMixin
 from training.registry.migrations import alembic_config, current_revisions, head_revisions
 from training.registry.orm import ActiveModel, ModelVersion, TrainingRun, utcnow
+from training.registry.queue import JobQueueMixin
 from training.registry.records import (
     CorruptCheckpoint,
     LoadedModel,
@@ -84,6 +85,11 @@ def best_trial(outcomes: Sequence[TrialOutcome]) -> int:
     return min(range(len(outcomes)), key=rank)
 
 
+def _recorded_by(job_id: str | None) -> str:
+    """Who activated a run's best trial, as the activation history names it."""
+    return "train" if job_id is None else f"job {job_id}"
+
+
 def _version_info(row: ModelVersion, *, active: bool) -> VersionInfo:
     return VersionInfo(
         arch=row.arch,
@@ -124,7 +130,7 @@ def _run_info(row: TrainingRun, version_numbers: list[int]) -> RunInfo:
     )
 
 
-class Registry(JobsMixin):
+class Registry(JobQueueMixin, ActivationsMixin):
     """Model versions, training runs and training jobs in one database (SQLite file or PostgreSQL)."""
 
     def __init__(self, url: str | None = None, *, must_exist: bool = False) -> None:
@@ -244,7 +250,7 @@ class Registry(JobsMixin):
                     session.add(run)
                     session.flush()
                     if activate:
-                        self._set_active(session, arch, run.versions[best].id)
+                        set_active(session, arch, run.versions[best].id, by=_recorded_by(job_id))
                     return _run_info(run, [row.version for row in run.versions])
             except IntegrityError:
                 if attempt == _VERSION_RACE_RETRIES - 1:
@@ -322,7 +328,7 @@ class Registry(JobsMixin):
                     )
                     for row in rows
                 ]
-                self._set_active(session, run.arch, rows[best_trial(outcomes)].id)
+                set_active(session, run.arch, rows[best_trial(outcomes)].id, by=_recorded_by(run.job_id))
             return _run_info(run, sorted(row.version for row in rows))
 
     def job_versions(self, job_id: str) -> list[VersionInfo]:
@@ -368,15 +374,11 @@ class Registry(JobsMixin):
             created_at=utcnow(),
         )
 
-    @staticmethod
-    def _set_active(session: Session, arch: str, version_id: int) -> None:
-        session.merge(ActiveModel(arch=arch, version_id=version_id, activated_at=utcnow()))
-
-    def activate(self, arch: str, version: int) -> VersionInfo:
-        """Make `arch` version `version` the one the service serves."""
+    def activate(self, arch: str, version: int, *, by: str = "activate") -> VersionInfo:
+        """Make `arch` version `version` the one the service serves; `by` names who did, in the history."""
         with self._sessions.begin() as session:
             row = self._find(session, arch, version)
-            self._set_active(session, arch, row.id)
+            set_active(session, arch, row.id, by=by)
             return _version_info(row, active=True)
 
     # -- reads ----------------------------------------------------------------------------------------

@@ -82,3 +82,14 @@ def make_trial_record(
 @pytest.fixture
 def make_record() -> MakeRecord:
     return make_trial_record
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_registry(request: pytest.FixtureRequest, db_url: str) -> Iterator[Registry]:
+    """A migrated registry on SQLite, then on a fresh PostgreSQL database: the queue and the history must behave
+    the same on both."""
+    url = db_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    registry = Registry(url)
+    registry.upgrade()
+    yield registry
+    registry.close()

@@ -3,16 +3,7 @@ refused until migrated, `db upgrade`, runs recorded and listed, activation; the 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -26,53 +17,6 @@ from training.task import get_task
 from .conftest import MakeRecord
 
 runner = CliRunner()
-
-
-def _postgres_bin() -> Path | None:
-    """The server's binaries: on PATH, or Debian's versioned folder (the newest)."""
-    on_path = shutil.which("initdb")
-    if on_path:
-        return Path(on_path).parent
-    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    return installed[-1].parent if installed else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL cluster (trust auth, loopback only), stopped and deleted afterwards."""
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
-    # PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user.
-    as_user: list[str] = []
-    directory = Path(tempfile.mkdtemp(prefix="temporal-order-pg-"))
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        os.chown(directory, pwd.getpwnam("postgres").pw_uid, -1)
-    data, port = directory / "data", _free_port()
-    try:
-        subprocess.run(
-            [*as_user, bindir / "initdb", "-D", data, "--auth=trust", "-U", "registry", "--no-sync"],
-            check=True,
-            capture_output=True,
-        )
-        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            [*as_user, bindir / "pg_ctl", "-D", data, "-o", options, "-l", directory / "log", "-w", "start"],
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://registry@127.0.0.1:{port}/postgres"
-    finally:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_a_postgresql_registry_through_the_cli(
