@@ -1,45 +1,42 @@
 """Training jobs: each runs in its own process (spawned, never in the event loop), one at a time by default.
 
-The parent keeps a queue and watches the processes; the child trains through `training.experiment`,
-writes its progress to the registry, polls the registry for a cancel request, records the run and
-activates its best version. When a job ends, the parent asks the inference pool to swap in what changed.
+The parent keeps a queue and watches the processes; the child trains and records through `training.recording`,
+writes its progress to the registry and polls it for a cancel request. When a job ends, the parent asks the
+inference pool to swap in what changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import Conflict, RegistryUnavailable
 from service.logging_setup import current_request_id, events
-from service.schemas import TERMINAL_JOB_STATUSES, TrainJobCreate, TrainJobProgress, TrialPublic
+from service.schemas import TrainJobCreate, TrialPublic
 from training.lifetime import exit_with_parent
-from training.registry import JobInfo, Registry, RegistryError, TrialRecordLike, VersionInfo, retry_transient
-
-if TYPE_CHECKING:
-    from training.experiment import TrialSpec
-    from training.task import TaskSpec
+from training.registry import JobInfo, Registry, RegistryError, VersionInfo, best_effort, retry_transient
 
 logger = logging.getLogger("service.jobs")
 
-PROGRESS_EVERY_S = 0.5
 CANCEL_POLL_EVERY_S = 0.5
 # How long a running job may take to notice a cancel request before its process is terminated.
 CANCEL_GRACE_S = 30.0
 PROCESS_POLL_S = 0.1
 # The exit status of a job process that found no registry to write to.
 REGISTRY_GONE_EXIT_CODE = 3
+# The fields of a job's parameters that override an architecture's training defaults.
+TRAIN_OVERRIDES = {"optimizer", "learning_rate", "batch_size", "grad_clip", "max_sequences"}
 
 
 def kept_summary(versions: Sequence[VersionInfo]) -> str:
@@ -80,79 +77,43 @@ def trial_public(version: VersionInfo) -> dict[str, Any]:
     ).model_dump()
 
 
-class _JobRecorder:
-    """A job's writes to the registry. Trials and status changes are retried through transient faults;
-    progress is best effort (a failed write is logged and skipped, never fatal)."""
+def end_job(registry: Registry, job_id: str, status: str, reason: str | None = None) -> JobInfo:
+    """Write a job's final status, its results (every trial it recorded) and, with a reason, its error ending
+    in the trials it kept. Retried through transient faults; any other fault is raised."""
 
-    def __init__(self, registry: Registry, job_id: str, *, activate: bool) -> None:
-        self.registry = registry
-        self.job_id = job_id
-        self.activate = activate
-        self.results: list[dict[str, Any]] = []
-        self._runs: dict[str, int] = {}
+    def write() -> JobInfo:
+        versions = registry.job_versions(job_id)
+        error = None if reason is None else f"{reason}; {kept_summary(versions)}"
+        results = [trial_public(version) for version in versions]
+        return registry.update_job(job_id, status=status, results=results, error=error)
 
-    def update(self, **changes: Any) -> None:
-        retry_transient(lambda: self.registry.update_job(self.job_id, **changes), what=f"job {self.job_id}: update")
+    return retry_transient(write, what=f"job {job_id}: end as {status}")
 
-    def progress(self, progress: dict[str, Any]) -> None:
-        try:
-            self.registry.update_job(self.job_id, progress=progress)
-        except SQLAlchemyError as error:
-            logger.warning("job %s: progress write failed, skipped (%s)", self.job_id, getattr(error, "orig", error))
 
-    def trial(self, arch: str, task: TaskSpec, index: int, record: TrialRecordLike) -> None:
-        """Record one finished trial in its own transaction; its run is opened by the first trial."""
-        run_id = self._runs.get(arch)
-        if run_id is None:
-            run_id = retry_transient(
-                lambda: self.registry.start_run(arch, task, record, job_id=self.job_id), what=f"job {self.job_id}: run"
-            )
-            self._runs[arch] = run_id
-        version = retry_transient(
-            lambda: self.registry.add_trial(run_id, index, record), what=f"job {self.job_id}: trial {index + 1}"
-        )
-        self.results.append(trial_public(version))
-        try:
-            self.registry.update_job(self.job_id, results=self.results)
-        except SQLAlchemyError as error:  # the trial itself is safe; the job's list is rebuilt at the end
-            logger.warning("job %s: results write failed, skipped (%s)", self.job_id, getattr(error, "orig", error))
+class _CancelPoll:
+    """The trainer's `should_stop` for a job: whether a cancel was requested, asked at most every
+    CANCEL_POLL_EVERY_S (a failed poll is asked again at the next)."""
 
-    def trial_of(self, arch: str, task: TaskSpec, spec: TrialSpec, record: TrialRecordLike) -> None:
-        """`trial` as `run_trials`' on_trial callback."""
-        self.trial(arch, task, spec.index - 1, record)
+    def __init__(self, registry: Registry, job_id: str) -> None:
+        self.registry, self.job_id = registry, job_id
+        self._next_poll = 0.0
+        self._cancelled = False
 
-    def finish(self, arch: str, *, status: str = "completed", activate: bool | None = None) -> None:
-        run_id = self._runs.pop(arch, None)
-        if run_id is not None:
-            retry_transient(
-                lambda: self.registry.finish_run(
-                    run_id, activate=self.activate if activate is None else activate, status=status
-                ),
-                what=f"job {self.job_id}: finish run",
-            )
-
-    def abandon(self, status: str) -> None:
-        """Close every open run without activating anything (a failure or a cancel); best effort."""
-        for arch in list(self._runs):
-            try:
-                self.finish(arch, status=status, activate=False)
-            except Exception:
-                logger.exception("job %s: closing the %s run failed", self.job_id, arch)
-
-    def kept(self) -> str:
-        try:
-            return kept_summary(self.registry.job_versions(self.job_id))
-        except SQLAlchemyError:
-            logger.exception("job %s: listing its kept trials failed", self.job_id)
-            kept = [f"{r['arch']} version {r['model_version']}" for r in self.results]
-            return f"kept {len(kept)} trial(s): {', '.join(kept)}" if kept else "no trial was kept"
+    def __call__(self) -> bool:
+        if not self._cancelled and time.monotonic() >= self._next_poll:
+            self._next_poll = time.monotonic() + CANCEL_POLL_EVERY_S
+            info = best_effort(lambda: self.registry.job(self.job_id), what=f"job {self.job_id}: cancel poll")
+            self._cancelled = info is not None and info.cancel_requested
+        return self._cancelled
 
 
 def run_job(job_id: str, database_url: str, threads: int) -> None:
     """The child process: train what the job asks for and record it. Every outcome lands in the registry."""
     import torch
 
-    from training.experiment import TrialProgress, default_arches, run_trials
+    from training.experiment import TrialProgress
+    from training.models import ARCHITECTURES
+    from training.recording import train_and_record
     from training.task import get_task
     from training.train import TrainingCancelled
 
@@ -166,92 +127,50 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
     except RegistryError as error:
         logger.error("training job %s cannot start: %s", job_id, error)
         raise SystemExit(REGISTRY_GONE_EXIT_CODE) from None
-    recorder: _JobRecorder | None = None
+
+    def write_progress(progress: TrialProgress) -> None:
+        best_effort(lambda: registry.update_job(job_id, progress=asdict(progress)), what=f"job {job_id}: progress")
+
+    def write_results(_: VersionInfo) -> None:  # the trial is safe already; the list is written again at the end
+        best_effort(
+            lambda: registry.update_job(job_id, results=[trial_public(v) for v in registry.job_versions(job_id)]),
+            what=f"job {job_id}: results",
+        )
+
     try:
         registry.ensure_migrated()
         info = registry.job(job_id)
         if info.cancel_requested or info.status != "queued":
             return
         params = TrainJobCreate.model_validate(info.params)
-        task = get_task(params.task)
-        arches = default_arches() if params.arch == "all" else (params.arch,)
-        overrides: dict[str, Any] = {
-            name: value
-            for name in ("optimizer", "learning_rate", "batch_size", "grad_clip", "max_sequences")
-            if (value := getattr(params, name)) is not None
-        }
-        recorder = job = _JobRecorder(registry, job_id, activate=params.activate)
-        job.update(
-            status="running",
-            progress=TrainJobProgress(
-                arch=arches[0], trials=params.trials, max_sequences=params.max_sequences
-            ).model_dump(),
+        arches = ARCHITECTURES if params.arch == "all" else (params.arch,)
+        start = TrialProgress(arches[0], 0, params.trials, 0, params.max_sequences, None, None)
+        retry_transient(
+            lambda: registry.update_job(job_id, status="running", progress=asdict(start)), what=f"job {job_id}: start"
         )
-        last_write = 0.0
-        last_poll = 0.0
-        cancelled = False
-
-        def on_progress(progress: TrialProgress) -> None:
-            nonlocal last_write
-            now = time.monotonic()
-            if now - last_write < PROGRESS_EVERY_S and progress.sequences < progress.max_sequences:
-                return
-            last_write = now
-            job.progress(
-                TrainJobProgress(
-                    arch=progress.arch,
-                    trial=progress.trial,
-                    trials=progress.trials,
-                    sequences=progress.sequences,
-                    max_sequences=progress.max_sequences,
-                    train_error=progress.train_error,
-                    train_accuracy=progress.train_accuracy,
-                ).model_dump()
-            )
-
-        def should_stop() -> bool:
-            nonlocal last_poll, cancelled
-            now = time.monotonic()
-            if not cancelled and now - last_poll >= CANCEL_POLL_EVERY_S:
-                last_poll = now
-                try:
-                    cancelled = registry.job(job_id).cancel_requested
-                except SQLAlchemyError as error:  # asked again at the next poll
-                    logger.warning("job %s: cancel poll failed (%s)", job_id, getattr(error, "orig", error))
-            return cancelled
-
         try:
-            for arch in arches:
-                run_trials(
-                    arch,
-                    task,
-                    trials=params.trials,
-                    seed=params.seed,
-                    overrides=overrides,
-                    on_progress=on_progress,
-                    should_stop=should_stop,
-                    on_trial=functools.partial(job.trial_of, arch, task),
-                )
-                job.finish(arch)
+            train_and_record(
+                registry,
+                arches,
+                get_task(params.task),
+                trials=params.trials,
+                seed=params.seed,
+                overrides=params.model_dump(include=TRAIN_OVERRIDES),
+                activate=params.activate,
+                job_id=job_id,
+                on_progress=write_progress,
+                should_stop=_CancelPoll(registry, job_id),
+                on_recorded=write_results,
+            )
         except TrainingCancelled:
-            job.abandon("cancelled")
-            job.update(status="cancelled", results=job.results, error=f"cancelled on request; {job.kept()}")
+            end_job(registry, job_id, "cancelled", "cancelled on request")
             return
-        job.update(status="succeeded", results=job.results)
+        end_job(registry, job_id, "succeeded")
     except Exception as error:
         logger.exception("training job %s failed", job_id)
-        message = public_failure(error)
-        results = None
-        if recorder is not None:
-            recorder.abandon("failed")
-            message += f"; {recorder.kept()}"
-            results = recorder.results
         # If even this write fails (the disk is full), the process exits non-zero and the service records
         # the failure, with the trials kept, from the outside (`record_ended`).
-        retry_transient(
-            lambda: registry.update_job(job_id, status="failed", error=message, results=results),
-            what=f"job {job_id}: record the failure",
-        )
+        end_job(registry, job_id, "failed", public_failure(error))
     finally:
         registry.close()
 
@@ -260,16 +179,10 @@ def record_ended(registry: Registry, job_id: str, exitcode: int | None) -> JobIn
     """After a job's process has ended: a job it left unfinished (it crashed, was killed, or could not write
     its own failure, e.g. on a full disk) is marked failed (or cancelled), with the trials it kept."""
     info = registry.job(job_id)
-    if info.status in TERMINAL_JOB_STATUSES:
+    if info.finished:
         return info
     status = "cancelled" if info.cancel_requested else "failed"
-    versions = registry.job_versions(job_id)
-    return registry.update_job(
-        job_id,
-        status=status,
-        results=[trial_public(version) for version in versions],
-        error=f"the training process ended with exit code {exitcode}; {kept_summary(versions)}",
-    )
+    return end_job(registry, job_id, status, f"the training process ended with exit code {exitcode}")
 
 
 class JobManager:
@@ -307,10 +220,6 @@ class JobManager:
         ]
         return interrupted
 
-    @property
-    def running(self) -> list[str]:
-        return list(self._running)
-
     async def submit(self, params: TrainJobCreate) -> JobInfo:
         problem = await asyncio.to_thread(self.registry.problem)
         if problem is not None:  # nowhere to record the job, or its trials
@@ -323,7 +232,7 @@ class JobManager:
 
     async def cancel(self, job_id: str) -> JobInfo:
         info = await asyncio.to_thread(self.registry.job, job_id)
-        if info.status in TERMINAL_JOB_STATUSES:
+        if info.finished:
             raise Conflict(f"training job {job_id!r} already ended with status {info.status!r}")
         if job_id in self._running:
             self._cancel_asked.setdefault(job_id, time.monotonic())

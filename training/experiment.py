@@ -20,7 +20,7 @@ from safetensors.torch import save as save_tensors
 
 from training.evaluate import N_TEST, TestResult, TrialOutcome, evaluate
 from training.lifetime import exit_with_parent
-from training.models import ARCHITECTURES, build_model, config_from_dict, config_to_dict, default_config
+from training.models import build_model, config_from_dict, config_to_dict, default_config
 from training.task import TaskSpec
 from training.train import (
     CurvePoint,
@@ -33,18 +33,20 @@ from training.train import (
 )
 
 # Workers report progress at most this often, so the queue never dominates a fast trial.
-PROGRESS_INTERVAL_S = 0.25
+PROGRESS_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
 class TrialProgress:
+    """Where a trial stands; a training job stores the latest as its progress."""
+
     arch: str
-    trial: int  # 1-based within its architecture
+    trial: int  # 1-based within its architecture (0: none started yet)
     trials: int
     sequences: int
     max_sequences: int
-    train_error: float
-    train_accuracy: float
+    train_error: float | None
+    train_accuracy: float | None
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,6 @@ class TrialSpec:
     task: dict[str, Any]
     train_config: dict[str, Any]
     n_test: int
-
-
-def default_arches() -> tuple[str, ...]:
-    return ARCHITECTURES
 
 
 def plan_trials(
@@ -189,8 +187,8 @@ def _rebuild(payload: dict[str, Any]) -> TrialRecord:
     return TrialRecord(trial=trial, test=TestResult(*payload["test"]))
 
 
-# Called with each trial the moment it has been trained and tested, so a caller can record it before the next
-# one starts (a later failure then never loses it).
+# Called with each trial, in the order of the specs, as soon as it and every trial before it have been trained and
+# tested, so a caller can record it before the next one starts (a later failure then never loses it).
 OnTrial = Callable[[TrialSpec, TrialRecord], None]
 
 
@@ -223,6 +221,7 @@ def run_specs(
     ) as pool:
         futures: dict[Future[dict[str, Any]], int] = {pool.submit(_worker, s): i for i, s in enumerate(specs)}
         pending = set(futures)
+        delivered = 0
         try:
             while pending:
                 done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
@@ -230,10 +229,11 @@ def run_specs(
                 if should_stop is not None and should_stop():
                     stop_event.set()
                 for future in done:
-                    index = futures[future]
-                    results[index] = _rebuild(future.result())
+                    results[futures[future]] = _rebuild(future.result())
+                while delivered in results:
                     if on_trial is not None:
-                        on_trial(specs[index], results[index])
+                        on_trial(specs[delivered], results[delivered])
+                    delivered += 1
         except BaseException:
             stop_event.set()
             for future in pending:
@@ -313,7 +313,6 @@ __all__ = [
     "TrialProgress",
     "TrialRecord",
     "TrialSpec",
-    "default_arches",
     "run_architectures",
     "run_trials",
 ]

@@ -9,16 +9,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
-import torch
 
 from service.schemas import TrainJobCreate
 from service.testing import LiveServer, make_registry, record_untrained, start_server
-from training.evaluate import TestResult
-from training.experiment import TrialRecord
-from training.models import build_model, default_config
 from training.registry import Registry
-from training.task import get_task
-from training.train import TrainConfig, TrialResult
 
 # A busy timeout of a fraction of a second: a held lock fails a write at once instead of after 30 s.
 SHORT_TIMEOUT_S = 0.2
@@ -72,25 +66,6 @@ def write_lock() -> WriteLock:
 @pytest.fixture
 def tiny_job() -> TrainJobCreate:
     return TINY_JOB
-
-
-@pytest.fixture
-def trial_record() -> TrialRecord:
-    """One untrained lstm trial, as a finished trial hands it to the registry."""
-    task = get_task("6b")
-    torch.manual_seed(0)
-    config = default_config("lstm", n_classes=task.n_classes)
-    trial = TrialResult(
-        model=build_model(config).eval(),
-        model_config=config,
-        train_config=TrainConfig(max_sequences=100),
-        task=task,
-        seed=0,
-        converged=False,
-        sequences_seen=100,
-        sequences_to_criterion=None,
-    )
-    return TrialRecord(trial=trial, test=TestResult(n_test=100, wrong_argmax=80, wrong_paper=90))
 
 
 @pytest.fixture(scope="module")

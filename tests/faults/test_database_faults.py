@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from service.jobs import _JobRecorder, public_failure, record_ended
+from service.jobs import public_failure, record_ended
 from service.schemas import TrainJobCreate
-from training.experiment import TrialRecord
-from training.registry import Registry, is_transient, retry_transient
+from training.recording import train_and_record
+from training.registry import Registry, best_effort, is_transient, retry_transient
 from training.task import get_task
 
 JOB_PROCESS = Path(__file__).with_name("job_process.py")
@@ -51,11 +51,9 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
     db_path: Path,
     write_lock: Any,
     tiny_job: TrainJobCreate,
-    trial_record: TrialRecord,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     job = registry.create_job(tiny_job.model_dump(mode="json"))
-    recorder = _JobRecorder(registry, job.id, activate=True)
     retried = threading.Event()
 
     class OnRetry(logging.Handler):
@@ -67,8 +65,8 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
     logging.getLogger("training.registry").addHandler(handler)
     try:
         with write_lock(db_path) as lock:
-            recorder.progress({"sequences": 50})  # must not raise
-            assert "progress write failed" in caplog.text
+            skipped = best_effort(lambda: registry.update_job(job.id, progress={"sequences": 50}), what="progress")
+            assert skipped is None and "progress failed, skipped" in caplog.text
 
             def release_after_first_retry() -> None:
                 retried.wait(timeout=60)
@@ -76,13 +74,15 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
 
             releaser = threading.Thread(target=release_after_first_retry)
             releaser.start()
-            recorder.trial("lstm", get_task("6b"), 0, trial_record)
+            (trained,) = train_and_record(
+                registry, ["lstm"], get_task("6b"), trials=1, overrides={"max_sequences": 32}, n_test=50, job_id=job.id
+            )
             releaser.join()
     finally:
         logging.getLogger("training.registry").removeHandler(handler)
     assert retried.is_set()
     versions = registry.job_versions(job.id)
-    assert [v.version for v in versions] == [1]
+    assert [v.version for v in versions] == [1] and trained.run is not None and trained.run.version_numbers == [1]
     assert registry.load_model("lstm", 1).info.version == 1  # the checkpoint is whole
 
 

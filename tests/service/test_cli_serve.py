@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import build_app
-from service.cli_serve import QUICK_ARCHITECTURES
 from service.testing import STARTUP_TIMEOUT_S, make_registry, server_environment
+from training.cli.commands import QUICK_ARCHITECTURES
 from training.models import ARCHITECTURES
 from training.registry import Registry
 from training.settings import get_settings

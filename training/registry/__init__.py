@@ -4,7 +4,7 @@ service's training jobs, in one SQLAlchemy database migrated by Alembic.
     temporal-order db upgrade && temporal-order models
 """
 
-from training.registry.db import is_transient, retry_transient
+from training.registry.db import best_effort, is_transient, retry_transient
 from training.registry.records import (
     JOB_STATUSES,
     TERMINAL_JOB_STATUSES,
@@ -41,6 +41,7 @@ __all__ = [
     "TrialRecordLike",
     "VersionInfo",
     "VersionNotFound",
+    "best_effort",
     "best_trial",
     "is_transient",
     "retry_transient",

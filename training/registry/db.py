@@ -1,7 +1,7 @@
 """Engines for the registry. SQLite gets WAL, foreign keys and a busy timeout on every connection; a plain
 `postgresql://` URL gets the psycopg 3 driver (the `postgres` extra); any other URL is used as SQLAlchemy gives it.
 `retry_transient` repeats an operation that failed for a reason that passes by itself (a lock, a dropped
-connection).
+connection); `best_effort` skips, with a warning, a write that a later one supersedes.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from training.registry.records import MissingDatabaseDriver
 
@@ -179,3 +179,13 @@ def retry_transient(
             sleep(delay)
             delay = min(delay * 2, max_delay_s)
     raise AssertionError("unreachable")
+
+
+def best_effort(operation: Callable[[], T], *, what: str) -> T | None:
+    """`operation()`, or None (logged) when the database fails it: for writes a later one supersedes (progress)
+    and reads asked again later (a cancel poll)."""
+    try:
+        return operation()
+    except SQLAlchemyError as error:
+        logger.warning("%s failed, skipped (%s)", what, getattr(error, "orig", error))
+        return None
