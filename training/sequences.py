@@ -21,8 +21,9 @@ MAX_SEQUENCE_LENGTH = 10_000
 
 _NOT_A_SYMBOL = re.compile(f"[^{''.join(SYMBOLS)}]")
 _TO_IDS = bytes.maketrans("".join(SYMBOLS).encode("ascii"), bytes(range(len(SYMBOLS))))
-_MARKER_ID = re.compile(b"[" + re.escape(bytes([START, TRIGGER])) + b"]")
-_RELEVANT_ID = re.compile(b"[" + re.escape(bytes(RELEVANT)) + b"]")
+# Translation tables that mark (with 1) the ids of one kind: bytes.translate and bytes.find then locate them in C.
+_MARKERS = bytes(token in (START, TRIGGER) for token in range(256))
+_RELEVANT = bytes(token in RELEVANT for token in range(256))
 _PAD_BYTE = bytes([PAD_ID])
 
 
@@ -96,14 +97,12 @@ def check(sequence: Parsed, spec: TaskSpec) -> SequenceCheck:
     if ids[-1] != TRIGGER:
         problems.append(f"the last position ({len(ids)}) must be the trigger 'B', found {SYMBOLS[ids[-1]]!r}")
         structural = False
-    for marker in _MARKER_ID.finditer(ids, 1, len(ids) - 1):
-        problems.append(
-            f"{SYMBOLS[ids[marker.start()]]!r} at position {marker.end()} may only stand at the start or the end"
-        )
+    for index in _marked(ids, _MARKERS, 1, len(ids) - 1):
+        problems.append(f"{SYMBOLS[ids[index]]!r} at position {index + 1} may only stand at the start or the end")
         structural = False
     if not spec.min_length <= len(ids) <= spec.max_length:
         problems.append(f"length {len(ids)} is outside {spec.min_length}..{spec.max_length}")
-    relevant = tuple(match.end() for match in _RELEVANT_ID.finditer(ids))  # 1-based positions
+    relevant = tuple(index + 1 for index in _marked(ids, _RELEVANT))  # 1-based positions
     if len(relevant) != spec.n_relevant:
         problems.append(f"expected {spec.n_relevant} relevant symbols (X or Y), found {len(relevant)}")
         structural = False
@@ -117,6 +116,17 @@ def check(sequence: Parsed, spec: TaskSpec) -> SequenceCheck:
         for position in relevant:  # the first relevant symbol is the most significant bit: XXX = 0 ... YYY = 7
             label = (label << 1) | (ids[position - 1] - RELEVANT[0])
     return SequenceCheck(rule_label=label, relevant_positions=relevant, problems=tuple(problems))
+
+
+def _marked(ids: bytes, table: bytes, start: int = 0, end: int | None = None) -> list[int]:
+    """The indices in ids[start:end] of the ids that `table` marks, in order."""
+    marked = ids.translate(table)
+    found: list[int] = []
+    index = marked.find(1, start, end)
+    while index >= 0:
+        found.append(index)
+        index = marked.find(1, index + 1, end)
+    return found
 
 
 def check_many(sequences: list[Parsed], tokens: np.ndarray, lengths: np.ndarray, spec: TaskSpec) -> list[SequenceCheck]:
