@@ -10,7 +10,9 @@ POST /classify/batch sequences/s; p99 at 64 connections with a training job runn
 resident memory of the service with every model loaded. For context it also measures GET /healthz at 64
 connections (the framework's ceiling on this machine, now) and the bare LSTM forward on one thread (the
 model's). Prints a table and writes bench/results/serve.json. `--flood` measures instead GET /healthz's p99
-while 64 connections send 10,000-symbol requests (bench/results/serve_flood.json).
+while 64 connections send 10,000-symbol requests (bench/results/serve_flood.json). `--baseline-ref 39655e0`
+measures instead /classify at 64 connections for this tree and for a git ref's code (checked out into a temporary
+worktree, served by the same interpreter) in turns, and writes both and their ratio to serve_baseline.json.
 Without wrk, a Python load generator (httpx, in separate processes) is used and the result says so.
 """
 
@@ -383,6 +385,110 @@ def logging_cost_main(args: argparse.Namespace) -> None:
     )
 
 
+BASELINE_RESULTS = ROOT / "bench" / "results" / "serve_baseline.json"
+BASELINE_ROUNDS = 3
+BASELINE_TARGET_RATIO = 0.9  # /classify at 64 connections: at least 90% of the baseline's requests/s
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def tree_environment(tree: Path, database_url: str) -> dict[str, str]:
+    """A server's environment whose Python imports `tree`'s packages first (before the editable install's)."""
+    return server_environment(database_url, reload_interval_s=0) | {"PYTHONPATH": str(tree)}
+
+
+def start_tree_server(tree: Path, database_url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`temporal-order serve`, as a deployment starts it, running `tree`'s code; returns once /readyz says 200."""
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    command = [str(Path(sys.executable).parent / "temporal-order"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with (workdir / f"serve-{tree.name}.log").open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=tree, env=tree_environment(tree, database_url), stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600  # a tree checked out afresh compiles its kernels first
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the server of {tree} did not start; see {log.name}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
+def tree_registry(tree: Path, path: Path) -> str:
+    """A registry made by `tree`'s own code (its own migrations), holding an untrained active lstm."""
+    code = "import sys; from pathlib import Path; from service.testing import make_registry; "
+    code += "print(make_registry(Path(sys.argv[1]), arches=('lstm',)))"
+    where = "import service, sys; sys.stdout.write(service.__file__)"
+    environment = tree_environment(tree, "sqlite://")
+    found = subprocess.run([sys.executable, "-c", where], cwd=tree, env=environment, capture_output=True, text=True)
+    if not Path(found.stdout).is_relative_to(tree):
+        raise RuntimeError(f"the service package of {tree} is not the one imported there: {found.stdout}")
+    made = subprocess.run(
+        [sys.executable, "-c", code, str(path)], cwd=tree, env=environment, capture_output=True, text=True, check=True
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
+def baseline_main(args: argparse.Namespace) -> None:
+    """/classify at 64 connections, this tree's code beside `--baseline-ref`'s, both started the same way
+    (`temporal-order serve`, same interpreter and packages), taking turns for a few rounds (this machine drifts)."""
+    workdir = Path(tempfile.mkdtemp(prefix="serve-baseline-"))
+    load = Load(workdir, args.duration)
+    baseline_tree = workdir / "baseline"
+    git("worktree", "add", "--detach", str(baseline_tree), args.baseline_ref)
+    trees = {"baseline": baseline_tree, "current": ROOT}
+    results: dict[str, Any] = {
+        "machine": describe_machine() | {"load_average_at_start": os.getloadavg()},
+        "load_generator": load.tool,
+        "duration_s": args.duration,
+        "baseline": {"ref": args.baseline_ref, "commit": git("rev-parse", args.baseline_ref)},
+        "current": {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain"))},
+    }
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for name, tree in trees.items():
+            servers[name] = start_tree_server(tree, tree_registry(tree, workdir / f"{name}.db"), workdir)
+        generated = httpx.post(f"{servers['current'][1]}/generate", json={"n": 1, "seed": 1}, timeout=60).json()
+        single = json.dumps({"sequence": generated["sequences"][0]["sequence"], "arch": "lstm"}).encode()
+        for _, url in servers.values():
+            load(f"{url}/classify", single, 64, 2)  # warm-up
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for _ in range(BASELINE_ROUNDS):
+            for name, (_, url) in servers.items():
+                runs[name].append(load(f"{url}/classify", single, 64))
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+        git("worktree", "remove", "--force", str(baseline_tree))
+    for name in trees:
+        results[name] |= {
+            "classify_64": runs[name],
+            "median_rps": statistics.median(run["rps"] for run in runs[name]),
+            "median_p99_ms": statistics.median(run["p99_ms"] for run in runs[name]),
+        }
+    ratio = results["current"]["median_rps"] / results["baseline"]["median_rps"]
+    results |= {"ratio_rps_current_to_baseline": ratio, "target_ratio": BASELINE_TARGET_RATIO}
+    write_results(BASELINE_RESULTS, results)
+    met = "yes" if ratio >= BASELINE_TARGET_RATIO else "NO"
+    print(
+        f"/classify at 64 connections, median of {BASELINE_ROUNDS} rounds: {args.baseline_ref} "
+        f"{results['baseline']['median_rps']:,.0f} req/s (p99 {results['baseline']['median_p99_ms']:.1f} ms), this "
+        f"tree {results['current']['median_rps']:,.0f} req/s (p99 {results['current']['median_p99_ms']:.1f} ms): "
+        f"{ratio:.3f} of the baseline (target >= {BASELINE_TARGET_RATIO:g}: {met}); "
+        f"wrote {BASELINE_RESULTS.relative_to(ROOT)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
@@ -397,7 +503,15 @@ def main() -> None:
     parser.add_argument(
         "--logging", action="store_true", help="only /classify with the access log on and off (serve_logging.json)"
     )
+    parser.add_argument(
+        "--baseline-ref",
+        metavar="REF",
+        help="only /classify at 64 connections, this tree beside the git REF's code (serve_baseline.json)",
+    )
     args = parser.parse_args()
+    if args.baseline_ref:
+        baseline_main(args)
+        return
     if args.flood:
         flood_main(args)
         return
