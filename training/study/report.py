@@ -26,7 +26,7 @@ def _interval(interval: tuple[float, float] | None) -> str:
 def study_table(points: Sequence[PointSummary]) -> str:
     rows = [
         "| architecture | T | minimal lag | trials | met criterion | median sequences to criterion "
-        "| mean | 95% CI of the mean | wall time per trial | wrong of test (paper's rule), mean |",
+        "| mean | 95% CI of the mean | training wall time per trial | wrong of test (paper's rule), mean |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in points:
