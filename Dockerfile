@@ -1,36 +1,48 @@
-# The temporal-order service on the CPU build of torch, installed from the project's wheel.
-#   docker build -t temporal-order .
+# The temporal-order service on the CPU build of torch, installed from a wheelhouse: no package index is needed
+# while the image builds, so the same steps work where no registry or index is reachable.
+#   make wheelhouse                                     # build/wheelhouse: every dependency as a wheel (deploy/wheelhouse.sh)
+#   docker build --network host -t temporal-order .
+#   docker build --network host -t temporal-order --build-arg BASE_IMAGE=temporal-order-base:bookworm .
 #   docker compose up          # a one-shot trainer, then the API on 127.0.0.1:8000 (see docker-compose.yml)
-# BASE_IMAGE: any Debian-like image with Python 3.11 and venv (e.g. one made with debootstrap where no registry
-# is reachable).
+# BASE_IMAGE: any Debian-like image with Python 3.11 and its venv module: python:3.11-slim, or, where no
+# registry is reachable, Debian bookworm made with debootstrap and `docker import` (deploy/base_image.sh).
+# The wheelhouse must be built for the base image's Python (3.11, manylinux x86_64).
 ARG BASE_IMAGE=python:3.11-slim
 
-# ---- the wheel, built from the source tree (it carries the Alembic migrations) ----------------------------
-FROM ${BASE_IMAGE} AS wheel
+# ---- the virtual environment: the project's wheel, built from this source tree (it carries the Alembic
+# migrations), and its dependencies, all from the wheelhouse ------------------------------------------------
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INDEX=1 \
+    PIP_FIND_LINKS=/wheelhouse
+# A venv, not the system Python: Debian's python3 has no pip (python3-venv brings it into every venv), and the
+# runtime stage copies this one folder.
+RUN python3 -m venv /opt/venv
+COPY build/wheelhouse /wheelhouse
+# The dependencies first, in a layer of their own (deploy/wheelhouse.sh writes the pinned list): a change to the
+# sources then rebuilds only the project's wheel.
+RUN /opt/venv/bin/pip install -r /wheelhouse/requirements.txt
 WORKDIR /src
 COPY pyproject.toml setup.py README.md alembic.ini ./
 COPY alembic ./alembic
 COPY training ./training
 COPY service ./service
-RUN python3 -m pip wheel --no-deps --wheel-dir /wheels .
+# setuptools and wheel come from the wheelhouse too (the build is isolated, and there is no index to fetch them).
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/venv/bin/pip install "$(ls /wheels/temporal_order-*.whl)[server,postgres]"
 
-# ---- the runtime ----------------------------------------------------------------------------------------
+# ---- the runtime: the venv alone (the wheelhouse and the sources stay in the build stage) ---------------------
 FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH \
     TEMPORAL_ORDER_DATABASE_URL=sqlite:////data/registry.db \
     NUMBA_CACHE_DIR=/home/app/.cache/numba
 
-# torch first, from the PyTorch CPU index: the default wheel would pull in CUDA (gigabytes) for nothing.
-RUN python3 -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-
 RUN useradd --create-home --uid 10001 app && mkdir /data && chown app /data
-
-COPY --from=wheel /wheels /wheels
-RUN python3 -m pip install "$(ls /wheels/temporal_order-*.whl)[server]" && rm -rf /wheels
+COPY --from=build /opt/venv /opt/venv
 
 USER app
 # Compile every numba kernel now, into the app user's cache inside the image: a container's first start then

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest postgres-server run migrate bench clean
+.PHONY: setup test lint typecheck pytest postgres-server run migrate bench clean wheelhouse base-image image image-check
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,29 @@ bench: setup
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || true
 	$(BIN)/python bench/train_bench.py
 	$(BIN)/python bench/serve_bench.py
+
+# ---- the container image (not part of `make test`: it takes minutes and needs a running Docker daemon) -------
+# BASE_IMAGE: the Debian base made by deploy/base_image.sh (debootstrap, root) where no registry is reachable;
+# `make image BASE_IMAGE=python:3.11-slim` where one is. The image installs from build/wheelhouse only.
+BASE_IMAGE ?= temporal-order-base:bookworm
+WHEELHOUSE := build/wheelhouse
+
+build/.wheelhouse-complete: pyproject.toml setup.py deploy/wheelhouse.sh
+	PYTHON=$(PYTHON) deploy/wheelhouse.sh $(WHEELHOUSE)
+	touch $@
+
+wheelhouse: build/.wheelhouse-complete
+
+base-image:
+	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || deploy/base_image.sh $(BASE_IMAGE)
+
+image: wheelhouse
+	nice -n 10 docker build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t temporal-order .
+
+# Builds both images, starts the default compose setup and the `scale` profile, uses them, removes every
+# container and volume; writes bench/results/image.json (see deploy/image_check.py).
+image-check: wheelhouse
+	$(PYTHON) deploy/image_check.py --base-image $(BASE_IMAGE)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
