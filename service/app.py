@@ -22,6 +22,7 @@ import torch
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from service import __version__
 from service.deps import ServiceState
 from service.errors import install_error_handlers
 from service.fast_lane import FastLane
@@ -32,9 +33,8 @@ from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.openapi import install_openapi
 from service.routes import classify, curves, generate, health, metrics, models, page, train, v2
-from service.routes.health import package_version
 from service.settings import ServiceSettings
-from training.registry import JobInfo
+from training.registry import JobInfo, Registry
 from training.registry.opening import open_registry
 
 logger = logging.getLogger("service.app")
@@ -58,8 +58,9 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
     settings = state.settings
     # The embedded default is migrated on first use; a configured database that is behind raises
     # SchemaNotMigrated, which says what to run.
-    registry = await asyncio.to_thread(open_registry, settings)
-    state.registry = registry
+    if state.registry is None:
+        state.registry = await asyncio.to_thread(open_registry, settings)
+    registry = state.registry
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
     pool = InferencePool(
@@ -97,8 +98,8 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
     state.jobs = jobs
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """Build the app; heavy objects (registry, models, job workers) are made in the lifespan."""
+def create_app(settings: ServiceSettings | None = None, *, registry: Registry | None = None) -> FastAPI:
+    """Build the app; heavy objects (models, job workers, the registry unless given open) are made in the lifespan."""
     settings = settings or ServiceSettings()
     configure_logging(settings.log_level, settings.log_format)
     api_key, generated = settings.resolved_api_key()
@@ -108,7 +109,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             file=sys.stderr,
             flush=True,
         )
-    state = ServiceState(settings=settings, api_key=api_key, metrics=ServiceMetrics())
+    state = ServiceState(settings=settings, api_key=api_key, metrics=ServiceMetrics(), registry=registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,7 +146,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="temporal-order",
-        version=package_version(),
+        version=__version__,
         summary="Classifiers for the temporal order problem of Hochreiter & Schmidhuber (1997), experiment 6.",
         lifespan=lifespan,
         # A redirect to the same path with a slash added would echo the request's Host header into Location.
@@ -165,10 +166,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     return app
 
 
-def create_server_app(settings: ServiceSettings | None = None) -> ASGIApp:
+def create_server_app(settings: ServiceSettings | None = None, *, registry: Registry | None = None) -> ASGIApp:
     """What uvicorn serves: the FastAPI app behind the request log."""
     settings = settings or ServiceSettings()
-    return RequestLog(create_app(settings), access=settings.access_log)
+    return RequestLog(create_app(settings, registry=registry), access=settings.access_log)
 
 
 def release_freed_heap() -> None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from training.cli.common import fail
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -29,8 +31,6 @@ UrlOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer (for scripts).")]
 
-EXIT_API_ERROR = 1
-
 
 @contextlib.contextmanager
 def _client(url: str | None) -> Iterator[Client]:
@@ -41,20 +41,15 @@ def _client(url: str | None) -> Iterator[Client]:
         with Client(url) as client:
             yield client
     except APIStatusError as exc:
-        _fail(f"the server answered {exc}")
+        raise fail(f"the server answered {exc}") from None
     except APITimeoutError as exc:
-        _fail(str(exc))
+        raise fail(str(exc)) from None
     except APIConnectionError as exc:
-        _fail(f"{exc} (is the service running? start it with `temporal-order serve`)")
+        raise fail(f"{exc} (is the service running? start it with `temporal-order serve`)") from None
     except TemporalOrderError as exc:
-        _fail(str(exc))
+        raise fail(str(exc)) from None
     except ValueError as exc:  # a malformed --url
-        _fail(str(exc))
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_API_ERROR)
+        raise fail(str(exc)) from None
 
 
 def _print_json(model: BaseModel) -> None:

@@ -30,7 +30,7 @@ def serve(
 
         from service.app import create_server_app
         from service.settings import ServiceSettings
-        from training.cli.registry_commands import open_command_registry
+        from training.cli.common import opened_registry
 
         overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
         try:
@@ -41,17 +41,18 @@ def serve(
                 name = ".".join(str(part) for part in problem["loc"]) or "settings"
                 typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
             raise typer.Exit(2) from None
-        # Migrates the embedded default (or, with --migrate, the configured database) before the app starts.
-        open_command_registry(settings, migrate=migrate).close()
-        uvicorn.run(
-            create_server_app(settings),
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            log_level=log_level,
-            access_log=False,
-        )
+        # Migrates the embedded default (or, with --migrate, the configured database) before the app starts; a
+        # registry that refuses is one line here rather than a failed start inside uvicorn.
+        with opened_registry(settings, migrate=migrate) as registry:
+            uvicorn.run(
+                create_server_app(settings, registry=registry),
+                host=settings.host,
+                port=settings.port,
+                loop="uvloop",
+                http="httptools",
+                log_level=log_level,
+                access_log=False,
+            )
     finally:
         gc.enable()  # also when the settings or the registry stop it before the app starts
 

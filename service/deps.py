@@ -6,7 +6,7 @@ Every dependency is `async def`: FastAPI runs plain `def` dependencies in a work
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -31,8 +31,6 @@ class ServiceState:
     pool: InferencePool | None = None
     jobs: JobManager | None = None
     ready: bool = False
-    startup_error: str | None = None
-    background: list[object] = field(default_factory=list)
 
 
 async def get_state(request: Request) -> ServiceState:

@@ -91,7 +91,3 @@ class ServiceSettings(Settings):
         if self.api_key is not None:
             return self.api_key.get_secret_value(), False
         return secrets.token_urlsafe(24), True
-
-
-def get_service_settings() -> ServiceSettings:
-    return ServiceSettings()

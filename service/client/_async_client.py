@@ -40,6 +40,7 @@ from service.schemas import (
     Readiness,
     TaskName,
     TrainJobList,
+    TrainJobPublic,
     VersionCurve,
 )
 
@@ -192,6 +193,18 @@ class AsyncClient(BaseClient):
     ) -> TrainJobList:
         """Every training job the server knows, newest first."""
         return await self._send(self._jobs(), timeout=timeout, max_retries=max_retries)
+
+    async def fetch_job(self, job_id: str) -> TrainJobPublic:
+        """A job's current state (what `AsyncTrainJob.refresh` shows)."""
+        return await self._send(self._get_job(job_id), timeout=NOT_GIVEN, max_retries=None)
+
+    async def cancel_job(self, job_id: str) -> TrainJobPublic:
+        """Ask the server to cancel a job (needs the API key; never retried); its state after the request."""
+        return await self._send(self._cancel_job(job_id), timeout=NOT_GIVEN, max_retries=0)
+
+    async def pause(self, seconds: float) -> None:
+        """How an `AsyncTrainJob` waits between polls."""
+        await self._sleep(seconds)
 
     # ---- metrics, models, health ----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from service import __version__
 from service.client.errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -68,7 +69,6 @@ MAX_RETRY_AFTER: Final = 60.0  # cap of a server's Retry-After, so a bad header 
 RETRYABLE_STATUS_CODES: Final = frozenset({408, 429, 503})
 DEFAULT_POLL_INTERVAL: Final = 1.0  # seconds between job polls in `wait()`
 
-__version__ = "0.1.0"
 USER_AGENT: Final = f"temporal-order-python/{__version__}"
 
 _STATUS_ERRORS: Final[dict[int, type[APIStatusError]]] = {

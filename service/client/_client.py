@@ -40,6 +40,7 @@ from service.schemas import (
     Readiness,
     TaskName,
     TrainJobList,
+    TrainJobPublic,
     VersionCurve,
 )
 
@@ -190,6 +191,18 @@ class Client(BaseClient):
     def jobs(self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None) -> TrainJobList:
         """Every training job the server knows, newest first."""
         return self._send(self._jobs(), timeout=timeout, max_retries=max_retries)
+
+    def fetch_job(self, job_id: str) -> TrainJobPublic:
+        """A job's current state (what `TrainJob.refresh` shows)."""
+        return self._send(self._get_job(job_id), timeout=NOT_GIVEN, max_retries=None)
+
+    def cancel_job(self, job_id: str) -> TrainJobPublic:
+        """Ask the server to cancel a job (needs the API key; never retried); its state after the request."""
+        return self._send(self._cancel_job(job_id), timeout=NOT_GIVEN, max_retries=0)
+
+    def pause(self, seconds: float) -> None:
+        """How a `TrainJob` waits between polls."""
+        self._sleep(seconds)
 
     # ---- metrics, models, health ----------------------------------------------------------------
 

@@ -8,15 +8,28 @@ print(final.status, final.results)
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import Protocol
 
-from service.client._base import DEFAULT_POLL_INTERVAL, NOT_GIVEN
+from service.client._base import DEFAULT_POLL_INTERVAL
 from service.client.errors import JobWaitTimeoutError
 from service.schemas import TERMINAL_JOB_STATUSES, JobStatus, TrainJobPublic
 
-if TYPE_CHECKING:
-    from service.client._async_client import AsyncClient
-    from service.client._client import Client
+
+class JobEndpoints(Protocol):
+    """What a `TrainJob` asks of its client (`Client` is one)."""
+
+    def fetch_job(self, job_id: str) -> TrainJobPublic: ...
+    def cancel_job(self, job_id: str) -> TrainJobPublic: ...
+    def pause(self, seconds: float) -> None: ...
+
+
+class AsyncJobEndpoints(Protocol):
+    """What an `AsyncTrainJob` asks of its client (`AsyncClient` is one)."""
+
+    def fetch_job(self, job_id: str) -> Awaitable[TrainJobPublic]: ...
+    def cancel_job(self, job_id: str) -> Awaitable[TrainJobPublic]: ...
+    def pause(self, seconds: float) -> Awaitable[None]: ...
 
 
 def _check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -57,13 +70,13 @@ class _JobHandle:
 class TrainJob(_JobHandle):
     """A training job of a `Client`. `.job` is the last `TrainJobPublic` fetched."""
 
-    def __init__(self, client: Client, job: TrainJobPublic) -> None:
+    def __init__(self, client: JobEndpoints, job: TrainJobPublic) -> None:
         super().__init__(job)
         self._client = client
 
     def refresh(self) -> TrainJobPublic:
         """Fetch the job's current state (progress, results) and return it."""
-        self.job = self._client._send(self._client._get_job(self.id), timeout=NOT_GIVEN, max_retries=None)
+        self.job = self._client.fetch_job(self.id)
         return self.job
 
     def wait(self, *, timeout: float | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL) -> TrainJobPublic:
@@ -79,9 +92,9 @@ class TrainJob(_JobHandle):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _timed_out(self.job, timeout)
-                self._client._sleep(min(poll_interval, remaining))
+                self._client.pause(min(poll_interval, remaining))
             else:
-                self._client._sleep(poll_interval)
+                self._client.pause(poll_interval)
             self.refresh()
         return self.job
 
@@ -91,21 +104,20 @@ class TrainJob(_JobHandle):
         A running trial stops at its next check, so the status may read `running` for a moment;
         `wait()` returns once it is `cancelled`.
         """
-        self.job = self._client._send(self._client._cancel_job(self.id), timeout=NOT_GIVEN, max_retries=0)
+        self.job = self._client.cancel_job(self.id)
         return self.job
 
 
 class AsyncTrainJob(_JobHandle):
     """A training job of an `AsyncClient`; the same methods as `TrainJob`, awaitable."""
 
-    def __init__(self, client: AsyncClient, job: TrainJobPublic) -> None:
+    def __init__(self, client: AsyncJobEndpoints, job: TrainJobPublic) -> None:
         super().__init__(job)
         self._client = client
 
     async def refresh(self) -> TrainJobPublic:
         """Fetch the job's current state (progress, results) and return it."""
-        spec = self._client._get_job(self.id)
-        self.job = await self._client._send(spec, timeout=NOT_GIVEN, max_retries=None)
+        self.job = await self._client.fetch_job(self.id)
         return self.job
 
     async def wait(
@@ -119,14 +131,13 @@ class AsyncTrainJob(_JobHandle):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _timed_out(self.job, timeout)
-                await self._client._sleep(min(poll_interval, remaining))
+                await self._client.pause(min(poll_interval, remaining))
             else:
-                await self._client._sleep(poll_interval)
+                await self._client.pause(poll_interval)
             await self.refresh()
         return self.job
 
     async def cancel(self) -> TrainJobPublic:
         """Ask the server to cancel the job (needs the API key); returns its state after the request."""
-        spec = self._client._cancel_job(self.id)
-        self.job = await self._client._send(spec, timeout=NOT_GIVEN, max_retries=0)
+        self.job = await self._client.cancel_job(self.id)
         return self.job

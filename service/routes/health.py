@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Response
 
+from service import __version__
 from service.deps import StateDep
 from service.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@functools.cache
-def package_version() -> str:
-    """Read once: importlib.metadata scans the installed distributions, milliseconds per call."""
-    try:
-        return version("temporal-order")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 @router.get("/healthz")
 async def healthz() -> Health:
     """Liveness: the process answers."""
-    return Health(version=package_version())
+    return Health(version=__version__)
 
 
 def _registry_problem(state: StateDep) -> str | None:
@@ -47,8 +37,6 @@ async def readyz(state: StateDep, response: Response) -> Readiness:
             models[arch] = slot.state
             if slot.state != "ready" and slot.error:
                 detail[arch] = slot.error
-    if state.startup_error:
-        detail["startup"] = state.startup_error
     if registry_problem is not None:
         detail["registry"] = registry_problem
     ready = registry_ok and state.ready and any(value == "ready" for value in models.values())

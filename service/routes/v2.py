@@ -12,12 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service import oip
+from service import __version__, oip
 from service.deps import StateDep
 from service.errors import ServiceError
 from service.inference import InferencePool
 from service.openapi import OWN_ERRORS_TAG
-from service.routes.health import package_version
 from training.sequences import InvalidSequence, Parsed, pad_parsed, parse
 from training.task import get_task
 
@@ -59,7 +58,7 @@ def _unknown(model: str, pool: InferencePool | None) -> JSONResponse:
 @router.get("", summary="Server metadata")
 async def server_metadata() -> dict[str, Any]:
     """The server's name, version and protocol extensions."""
-    return {"name": SERVER_NAME, "version": package_version(), "extensions": [oip.BINARY_EXTENSION]}
+    return {"name": SERVER_NAME, "version": __version__, "extensions": [oip.BINARY_EXTENSION]}
 
 
 @router.get("/health/live", summary="Server live")

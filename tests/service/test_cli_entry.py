@@ -4,6 +4,9 @@ install is in tests/packaging.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import typer
 from typer.main import get_command
@@ -25,8 +28,7 @@ def test_the_server_commands_list_is_what_the_server_extra_registers() -> None:
 
 @pytest.mark.parametrize("argv", [["train", "--arch", "lstm"], ["db", "upgrade"], ["serve", "--help"], ["generate"]])
 def test_a_client_only_install_names_the_extra_in_one_line(argv: list[str]) -> None:
-    app = cli._client_only_app("torch")
-    cli.cli_client.register(app)
+    app = cli.assemble("torch")
     result = runner.invoke(app, argv)
     assert result.exit_code == 1
     assert result.output == (
@@ -36,7 +38,26 @@ def test_a_client_only_install_names_the_extra_in_one_line(argv: list[str]) -> N
 
 
 def test_a_client_only_install_lists_every_command() -> None:
-    app = cli._client_only_app("torch")
-    cli.cli_client.register(app)
+    app = cli.assemble("torch")
     assert _names(app) == set(cli.SERVER_COMMANDS) | CLIENT_COMMANDS
     assert runner.invoke(app, ["classify", "--help"]).exit_code == 0
+
+
+def test_building_the_command_line_imports_none_of_the_heavy_packages() -> None:
+    """`temporal-order --help` and the client commands do not wait for torch or SQLAlchemy: commands import them."""
+    code = (
+        "import sys\n"
+        "from service.cli import build_app\n"
+        "build_app()\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))))\n"
+    )
+    heavy = ["torch", "numpy", "numba", "sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "matplotlib"]
+    out = subprocess.run([sys.executable, "-c", code, *heavy], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_this_install_has_the_server_extra_and_every_command() -> None:
+    assert cli.missing_server_module() is None
+    result = runner.invoke(cli.build_app(), ["--help"])
+    assert result.exit_code == 0
+    assert "Train, measure and serve" in result.output

@@ -1,20 +1,21 @@
-"""The `temporal-order` command line: offline commands live here; `service.cli` adds the online ones.
+"""The offline commands of the `temporal-order` command line; `service.cli.build_app` assembles the whole of it.
 
 temporal-order --help
+
+Every command module imports only typer at the top and its heavy dependencies (torch, SQLAlchemy) inside the
+commands: `--help` and the client commands do not wait for them.
 """
 
 from __future__ import annotations
 
 import typer
 
-from training.cli import commands, registry_commands, study_commands
 
-app = typer.Typer(
-    name="temporal-order",
-    help="Train, measure and serve classifiers for the LSTM paper's temporal order problem.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-commands.register(app)
-registry_commands.register(app)
-study_commands.register(app)
+
+def register(app: typer.Typer) -> None:
+    """Add the offline commands to `app`."""
+    from training.cli import commands, registry_commands, study_commands
+
+    commands.register(app)
+    registry_commands.register(app)
+    study_commands.register(app)

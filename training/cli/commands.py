@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from training.cli.progress import TrialProgressBars
-from training.models import ARCHITECTURES
-
-if TYPE_CHECKING:
-    from training.registry import Registry
+from training.cli.common import fail, opened_registry
 
 
 class ArchChoice(StrEnum):
@@ -45,11 +42,6 @@ class OptimizerChoice(StrEnum):
 class GradientChoice(StrEnum):
     full = "full"
     truncated = "truncated"
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
 
 
 def generate(
@@ -118,7 +110,9 @@ def train(
     ] = False,
 ) -> None:
     """Train and test architectures with the paper's protocol; record every trial in the registry."""
+    from training.cli.progress import TrialProgressBars
     from training.evaluate import summarize
+    from training.models import ARCHITECTURES
     from training.recording import train_and_record
     from training.task import get_task
 
@@ -137,26 +131,23 @@ def train(
         "criterion_window": criterion_window,
         "criterion_error": criterion_error,
     }
-    registry = _open_registry(migrate=migrate) if record else None
-    try:
-        with TrialProgressBars() as bars:
-            trained = train_and_record(
-                registry,
-                arches,
-                spec,
-                trials=trials,
-                seed=seed,
-                overrides=overrides,
-                n_test=n_test,
-                workers=workers,
-                activate=activate,
-                on_progress=bars.update,
-            )
-    except ValueError as error:
-        raise fail(str(error)) from None
-    finally:
-        if registry is not None:
-            registry.close()
+    with opened_registry(migrate=migrate) if record else nullcontext() as registry:
+        try:
+            with TrialProgressBars() as bars:
+                trained = train_and_record(
+                    registry,
+                    arches,
+                    spec,
+                    trials=trials,
+                    seed=seed,
+                    overrides=overrides,
+                    n_test=n_test,
+                    workers=workers,
+                    activate=activate,
+                    on_progress=bars.update,
+                )
+        except ValueError as error:
+            raise fail(str(error)) from None
     documents = []
     for result in trained:
         document: dict[str, Any] = {
@@ -194,6 +185,8 @@ def bootstrap(
     ] = None,
 ) -> None:
     """Migrate the registry, then train and record one default checkpoint for every architecture without one."""
+    from training.cli.progress import TrialProgressBars
+    from training.models import ARCHITECTURES
     from training.recording import train_and_record
     from training.task import get_task
 
@@ -203,8 +196,7 @@ def bootstrap(
         raise fail(f"unknown architecture {unknown[0]!r}; known: {', '.join(ARCHITECTURES)}", code=2)
     if not arch and (skipped := [name for name in ARCHITECTURES if name not in chosen]):
         typer.echo(f"not trained by default: {', '.join(skipped)} (`bootstrap --arch all`, or `train`)", err=True)
-    registry = _open_registry(migrate=True)
-    try:
+    with opened_registry(migrate=True) as registry:
         missing = [name for name in chosen if registry.active_version(name) is None]
         if not missing:
             typer.echo("every architecture has an active version; nothing to train", err=True)
@@ -229,14 +221,6 @@ def bootstrap(
                 f"(converged={outcome.converged}, wrong {outcome.wrong_argmax}/{outcome.n_test})",
                 err=True,
             )
-    finally:
-        registry.close()
-
-
-def _open_registry(*, migrate: bool = False) -> Registry:
-    from training.cli.registry_commands import open_command_registry
-
-    return open_command_registry(migrate=migrate)
 
 
 def _print_summaries(documents: list[dict[str, Any]]) -> None:
@@ -275,10 +259,10 @@ def report(
     from training.report_data import results_from_registry
     from training.study.report import write_studies_report
 
-    registry = _open_registry()
-    results = results_from_registry(registry)
-    markdown, plot = write_report(results, out)
-    studies = write_studies_report(registry, out)
+    with opened_registry() as registry:
+        results = results_from_registry(registry)
+        markdown, plot = write_report(results, out)
+        studies = write_studies_report(registry, out)
     sys.stdout.write(markdown.read_text())
     typer.secho(f"wrote {markdown}" + (f" and {plot}" if plot else ""), err=True)
     if studies is not None:

@@ -8,86 +8,25 @@ temporal-order activate lstm 3
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
-from training.models import ARCHITECTURES
-from training.registry import Registry, RegistryError, VersionInfo
-from training.registry.opening import open_registry
-from training.settings import Settings, get_settings
+from training.cli.common import fail, opened_registry
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from training.registry import VersionInfo
 
 db_app = typer.Typer(help="Migrate the registry database (Alembic).", no_args_is_help=True)
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(1)
-
-
-def _reason(error: SQLAlchemyError) -> str:
-    """The driver's own message, first line only (psycopg adds hints on further lines)."""
-    reason = str(getattr(error, "orig", None) or error).strip()
-    return reason.splitlines()[0] if reason else type(error).__name__
-
-
-def _display(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def open_command_registry(settings: Settings | None = None, *, migrate: bool = False) -> Registry:
-    """The registry of `settings` (default: the environment's), at the migrations' head, for a command; its errors
-    become one line and exit status 1.
-
-    The embedded default is created and migrated on first use (one line on stderr says so); a configured URL
-    is migrated only with `migrate` (a command's --migrate), else the command stops naming `db upgrade`.
-    """
-    if settings is None:
-        try:
-            settings = get_settings()
-        except ValueError as error:
-            raise _fail(f"cannot open the registry: {error}") from None
-    try:
-        return open_registry(settings, migrate=migrate, announce=lambda line: typer.echo(line, err=True))
-    except RegistryError as error:
-        raise _fail(str(error)) from None
-    except SQLAlchemyError as error:
-        raise _fail(f"cannot open the registry {_display(settings.database_url)}: {_reason(error)}") from None
-
-
-@contextmanager
-def _registry(*, migrated: bool = True) -> Iterator[Registry]:
-    """The registry from settings (`migrated`: at head, see `open_command_registry`); its errors become a
-    one-line message and exit status 1."""
-    if migrated:
-        registry = open_command_registry()
-    else:
-        try:
-            registry = Registry()
-        except RegistryError as error:
-            raise _fail(str(error)) from None
-        except (ValueError, SQLAlchemyError) as error:
-            raise _fail(f"cannot open the registry: {error}") from None
-    try:
-        yield registry
-    except RegistryError as error:
-        raise _fail(str(error)) from None
-    except SQLAlchemyError as error:
-        # Database trouble (unreachable server, unwritable file) is the user's to fix, not a traceback.
-        raise _fail(f"registry {registry.display_url}: {_reason(error)}") from None
-    finally:
-        registry.close()
-
-
 def _check_arch(arch: str) -> str:
+    from training.models import ARCHITECTURES
+
     if arch not in ARCHITECTURES:
-        raise _fail(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+        raise fail(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     return arch
 
 
@@ -96,7 +35,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
-    with _registry(migrated=False) as registry:
+    with opened_registry(at_head=False) as registry:
         registry.upgrade(revision)
         typer.echo(f"registry {registry.display_url} at revision {registry.current_revision()}")
 
@@ -106,7 +45,7 @@ def db_downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; `base` drops every table.")] = "-1",
 ) -> None:
     """Undo migrations down to REVISION (default: one step)."""
-    with _registry(migrated=False) as registry:
+    with opened_registry(at_head=False) as registry:
         registry.downgrade(revision)
         typer.echo(f"registry {registry.display_url} at revision {registry.current_revision() or 'base'}")
 
@@ -114,7 +53,7 @@ def db_downgrade(
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's schema revision."""
-    with _registry(migrated=False) as registry:
+    with opened_registry(at_head=False) as registry:
         typer.echo(registry.current_revision() or "base (not migrated)")
 
 
@@ -123,6 +62,8 @@ def _or_dash(value: object) -> str:
 
 
 def _versions_table(versions: list[VersionInfo]) -> Table:
+    from rich.table import Table
+
     table = Table(title="Model versions (newest first)")
     for header in ("arch", "version", "active", "task", "converged", "sequences to criterion"):
         table.add_column(header, justify="right" if header in ("version", "sequences to criterion") else "left")
@@ -152,7 +93,7 @@ def models(
     """List every model version in the registry: results, and which one is active per architecture."""
     if arch is not None:
         _check_arch(arch)
-    with _registry() as registry:
+    with opened_registry() as registry:
         versions = registry.versions(arch)
     if as_json:
         # The curve is the bulk of a version and belongs to `report`; the listing stays one screen per run.
@@ -162,6 +103,8 @@ def models(
     if not versions:
         typer.echo("The registry holds no model versions yet: run `temporal-order train`.")
         return
+    from rich.console import Console
+
     Console().print(_versions_table(versions))
 
 
@@ -171,7 +114,7 @@ def activate(
 ) -> None:
     """Make VERSION the active model of ARCH: the one the service serves."""
     _check_arch(arch)
-    with _registry() as registry:
+    with opened_registry() as registry:
         info = registry.activate(arch, version, by="cli")
     typer.echo(f"{info.arch} version {info.version} is active ({info.wrong_argmax} wrong of {info.n_test}).")
 

@@ -12,16 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from training.cli.common import fail, opened_registry
+
 study_app = typer.Typer(help="Studies: grids of trials, recorded together and resumable.", no_args_is_help=True)
 
 # Every architecture that can learn the task (attn_rnn_seed is capped at 50% by construction).
 _NOT_LEARNING = ("attn_rnn_seed",)
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(1)
 
 
 def learning_arches() -> tuple[str, ...]:
@@ -54,22 +51,20 @@ def lags(
     migrate: Annotated[bool, typer.Option("--migrate", help="Migrate a configured registry first.")] = False,
 ) -> None:
     """Sequences to criterion against the time lag: task 6b scaled to each T, every architecture, N trials."""
-    from training.cli.registry_commands import open_command_registry
-    from training.registry import RegistryError
     from training.settings import get_settings
     from training.study.grid import StudyGrid, parse_lags
 
     if not _STUDY_NAME.match(name):
-        raise _fail(f"--name {name!r}: use 1-64 letters, digits, '-' or '_'")
+        raise fail(f"--name {name!r}: use 1-64 letters, digits, '-' or '_'")
     known = learning_arches()
     chosen = tuple(arch) if arch else known
     for item in chosen:
         if item not in known:
-            raise _fail(f"--arch {item!r} is not a learning architecture; choose from {', '.join(known)}")
+            raise fail(f"--arch {item!r} is not a learning architecture; choose from {', '.join(known)}")
     try:
         grid = StudyGrid(parse_lags(lags), chosen, trials, budget=budget, seed=seed, n_test=n_test)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     address = ray_address or get_settings().ray_address
     if address is not None:
         from training.distributed import RayUnavailable, import_ray
@@ -77,14 +72,9 @@ def lags(
         try:
             import_ray()
         except RayUnavailable as error:
-            raise _fail(str(error)) from None
-    registry = open_command_registry(migrate=migrate)
-    try:
+            raise fail(str(error)) from None
+    with opened_registry(migrate=migrate) as registry:
         summary = _run(registry, grid, name=name, workers=workers, address=address)
-    except RegistryError as error:
-        raise _fail(str(error)) from None
-    finally:
-        registry.close()
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:

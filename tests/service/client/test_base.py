@@ -284,7 +284,7 @@ def test_public_surface_is_what_all_lists() -> None:
 
 def test_importing_the_sdk_imports_no_heavy_or_server_side_package() -> None:
     code = (
-        "import sys, service.client, service.cli_client\n"
+        "import sys, service.client\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'fastapi', 'sqlalchemy', 'training',"
         " 'numpy', 'uvicorn', 'starlette', 'alembic'})\n"
         "print(','.join(heavy))\n"

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.registry import Registry
 from training.registry.migrations import head_revisions
 from training.task import get_task
@@ -14,6 +14,7 @@ from training.task import get_task
 from .conftest import MakeRecord
 
 runner = CliRunner()
+app = build_app()
 
 
 def test_models_before_migrating_says_what_to_run(settings_url: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.registry import Registry
 from training.report_data import results_from_registry
 from training.sequences import rule_label
@@ -17,6 +17,7 @@ from training.task import get_task
 from .conftest import MakeRecord
 
 runner = CliRunner()
+app = build_app()
 
 
 def test_generate_prints_labelled_sequences_reproducibly() -> None:

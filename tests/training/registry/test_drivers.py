@@ -8,12 +8,13 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.registry import MissingDatabaseDriver
 from training.registry.db import make_engine, with_default_driver
 from training.settings import get_settings
 
 runner = CliRunner()
+app = build_app()
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.registry import Registry, SchemaNotMigrated
 from training.registry.migrations import head_revisions
 from training.registry.opening import open_registry
 from training.settings import Settings, get_settings
 
 runner = CliRunner()
+app = build_app()
 HEAD = ", ".join(sorted(head_revisions()))
 DEFAULT_FILE = Path("var/registry.db")
 

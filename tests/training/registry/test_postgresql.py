@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.registry import Registry
 from training.registry.migrations import head_revisions
 from training.settings import get_settings
@@ -17,6 +17,7 @@ from training.task import get_task
 from .conftest import MakeRecord
 
 runner = CliRunner()
+app = build_app()
 
 
 def test_a_postgresql_registry_through_the_cli(
