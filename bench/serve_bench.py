@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe_machine  # noqa: E402
 
-from service.testing import LiveServer, bound_socket, make_registry, server_environment, start_server  # noqa: E402
+from tests.support.registry import make_registry  # noqa: E402
+from tests.support.server import LiveServer, bound_socket, server_environment, start_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 TARGETS = {

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from service.schemas import TrainJobCreate
-from service.testing import LiveServer, make_registry, record_untrained, start_server
+from tests.support.registry import make_registry, record_untrained
+from tests.support.server import LiveServer, start_server
 from training.registry import Registry
 
 # A busy timeout of a fraction of a second: a held lock fails a write at once instead of after 30 s.

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 # Text that only comes from inside the database layer; none of it may reach a caller.
 INTERNAL_MARKERS = ("UTF-8", "column", "SELECT", "sqlite", "sqlalchemy", "Traceback", "[SQL")

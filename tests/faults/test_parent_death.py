@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import psutil
 
-from service.testing import make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import start_server
 
 # How long the children of a killed parent may take to notice: they notice at once (a pipe closes); this is
 # only the failure deadline, generous for a loaded machine.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from service.testing import make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import start_server
 from training.registry import Registry, RegistryMissing
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from service.testing import LiveServer, make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import LiveServer, start_server
 from training.task import decode_batch, generate, get_task, make_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 from .conftest import SEQUENCE, Venv
 

@@ -4,14 +4,16 @@ registry is created on first use; a PostgreSQL URL without the `postgres` extra 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.server import wait_until_ready
 
 from .conftest import REPO_ROOT, SEQUENCE, Venv, free_port, user_environment
 
@@ -27,6 +29,14 @@ def test_the_wheel_ships_every_migration(wheel: Path) -> None:
     migrations = {path.name for path in (REPO_ROOT / "alembic" / "versions").glob("*.py")}
     assert migrations and {f"{packaged}/versions/{name}" for name in migrations} <= names
     assert not any(name.startswith("alembic/") for name in names)  # the library's name stays the library's
+
+
+def test_the_wheel_ships_no_test_support(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    modules = [name for name in archive.namelist() if name.endswith(".py")]
+    assert not [name for name in modules if name.startswith("tests/") or name.endswith("/testing.py")]
+    test_import = re.compile(rb"^\s*(from|import)\s+(tests|service\.testing)\b", re.MULTILINE)
+    assert [name for name in modules if test_import.search(archive.read(name))] == []
 
 
 def test_a_wheel_install_migrates_trains_and_serves(server_venv: Venv, tmp_path: Path) -> None:
@@ -52,7 +62,7 @@ def test_a_wheel_install_migrates_trains_and_serves(server_venv: Venv, tmp_path:
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, server, log_path)
+        wait_until_ready(base, server, log_path, timeout_s=READY_TIMEOUT_S)
         answer = httpx.post(f"{base}/classify", json={"sequence": SEQUENCE, "arch": "rnn"}, timeout=30)
         assert answer.status_code == 200, answer.text
         body = answer.json()
@@ -60,19 +70,6 @@ def test_a_wheel_install_migrates_trains_and_serves(server_venv: Venv, tmp_path:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-
-
-def _wait_ready(base: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"serve exited {server.returncode}:\n{log_path.read_text(errors='replace')}"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"/readyz not 200 within {READY_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')}")
 
 
 def test_the_default_registry_is_created_on_first_use(server_venv: Venv, tmp_path: Path) -> None:

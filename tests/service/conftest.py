@@ -1,5 +1,5 @@
 """Fixtures for the service's tests: a migrated SQLite registry with a version of every architecture, and a
-real uvicorn serving it on a loopback port (a subprocess; see service/testing.py).
+real uvicorn serving it on a loopback port (a subprocess; see tests/support/server.py).
 
 `live_server` (session-wide) yields an object with `.url` and `.api_key`; `server_factory` starts further
 servers (e.g. on a registry a test corrupts) and stops them at the end of the test.
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from service.testing import LiveServer, make_registry, record_untrained, start_server
+from tests.support.registry import make_registry, record_untrained
+from tests.support.server import LiveServer, start_server
 from training.registry import Registry
 
 

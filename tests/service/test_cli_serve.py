@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import build_app
-from service.testing import STARTUP_TIMEOUT_S, make_registry, server_environment
+from tests.support.registry import make_registry
+from tests.support.server import server_environment, wait_until_ready
 from training.cli.commands import QUICK_ARCHITECTURES
 from training.models import ARCHITECTURES
 from training.registry import Registry
@@ -77,30 +77,23 @@ def test_serve_answers_and_shuts_down_cleanly(tmp_path: Path) -> None:
     url = make_registry(tmp_path / "serve.db", arches=("lstm",))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [CONSOLE_SCRIPT, "serve", "--port", str(port), "--log-level", "warning"],
-        env=server_environment(url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [CONSOLE_SCRIPT, "serve", "--port", str(port), "--log-level", "warning"],
+            env=server_environment(url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "temporal-order serve did not become ready"
-            time.sleep(0.1)
+        wait_until_ready(base, process, log_path)
         answer = httpx.post(f"{base}/classify", json={"sequence": "EabXcdYaaYB", "arch": "lstm"}, timeout=30)
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_version"] == 1 and answer.json()["rule_label"] == "XYY"
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
+    output = log_path.read_text(errors="replace")
     # uvicorn shuts down gracefully, then re-raises the signal it caught (recent versions): either exit is clean.
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Traceback" not in output

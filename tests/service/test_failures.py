@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from service.app import create_app
 from service.settings import ServiceSettings
-from service.testing import API_KEY, make_registry
+from tests.support.registry import make_registry
+from tests.support.server import API_KEY
 from training.registry import Registry, SchemaNotMigrated
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from service.app import create_app
 from service.settings import ServiceSettings
-from service.testing import API_KEY, LiveServer, make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import API_KEY, LiveServer, start_server
 from training.task import decode_batch, generate, get_task, make_generator
 
 SEQUENCES = decode_batch(generate(get_task("6b"), 6, make_generator(11)))

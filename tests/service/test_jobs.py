@@ -12,7 +12,7 @@ import httpx
 import psutil
 
 from service.schemas import TERMINAL_JOB_STATUSES, TrainJobPublic
-from service.testing import make_registry
+from tests.support.registry import make_registry
 from training.registry import Registry
 
 SHORT_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 3000, "seed": 3, "batch_size": 32}

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from service.testing import make_registry
+from tests.support.registry import make_registry
 
 MAX_EXAMPLES = 25
 

@@ -11,7 +11,7 @@ import pytest
 
 from service.app import create_app
 from service.settings import ServiceSettings
-from service.testing import make_registry
+from tests.support.registry import make_registry
 
 
 def test_the_apps_start_turns_the_collector_back_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.testing import LiveServer, make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import LiveServer, start_server
 
 MAX_BODY = 4096
 

@@ -12,7 +12,7 @@ import pytest
 from tritonclient import http as triton
 from tritonclient.utils import InferenceServerException
 
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 
 @pytest.fixture(scope="module")

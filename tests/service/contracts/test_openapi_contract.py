@@ -12,7 +12,7 @@ import jsonschema_rs
 import pytest
 
 from service.openapi import REQUEST_EXAMPLES
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 BAD_SEQUENCE = "EabZcdXB"
 

@@ -17,7 +17,8 @@ import structlog
 
 from service.logging_setup import configure_logging
 from service.settings import ServiceSettings
-from service.testing import LiveServer, make_registry, start_server
+from tests.support.registry import make_registry
+from tests.support.server import LiveServer, start_server
 
 
 @pytest.fixture(scope="module")

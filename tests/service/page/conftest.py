@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from service.testing import LiveServer, make_registry, record_trained_run, start_server
+from tests.support.registry import make_registry, record_trained_run
+from tests.support.server import LiveServer, start_server
 from training.registry import Registry
 
 

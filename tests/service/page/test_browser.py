@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 BROWSER_FLAGS = [
     "--headless",

@@ -8,7 +8,7 @@ import httpx
 
 from service import client as sdk
 from service.schemas import VersionCurve
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 
 def test_curve_of_a_trained_version_and_its_run(

@@ -7,7 +7,7 @@ import re
 import httpx
 
 from service.routes.page import STATIC_DIR
-from service.testing import LiveServer
+from tests.support.server import LiveServer
 
 
 def test_root_serves_the_page_and_its_assets(curve_server: LiveServer) -> None:
