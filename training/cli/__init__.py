@@ -11,7 +11,6 @@ from __future__ import annotations
 import typer
 
 
-
 def register(app: typer.Typer) -> None:
     """Add the offline commands to `app`."""
     from training.cli import commands, registry_commands, study_commands

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import build_app
 from training.experiment import TrialRecord
 from training.registry import Registry
 from training.registry.orm import ModelVersion, TrainingRun
@@ -22,6 +22,7 @@ from training.study.runner import run_study
 from .conftest import tiny_grid
 
 runner = CliRunner()
+app = build_app()
 
 
 def _count(registry: Registry, column: object) -> int:
