@@ -123,7 +123,7 @@ def create_app(settings: ServiceSettings | None = None, *, registry: Registry | 
             # whose pauses otherwise show up in the tail latency.
             gc.collect()
             gc.freeze()
-            gc.enable()  # `temporal-order serve` starts with the collector off (service/cli.py)
+            gc.enable()  # `temporal-order serve` starts with the collector off (service/cli_serve.py)
             release_freed_heap()
             # Requests allocate tens of objects each, so the default threshold (700) runs a young-generation
             # pass every few requests; almost all of them die by reference counting anyway. Measured with

@@ -23,7 +23,9 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
-    gc.disable()  # until the app has started and frozen what it built (see service.cli.main)
+    # Importing torch, FastAPI and SQLAlchemy creates hundreds of thousands of objects that live as long as the
+    # process: the collector stays off until the app has started and frozen what it built (service/app.py).
+    gc.disable()
     try:
         import uvicorn
         from pydantic import ValidationError
