@@ -426,8 +426,13 @@ def start_tree_server(tree: Path, database_url: str, workdir: Path) -> tuple[sub
 
 def tree_registry(tree: Path, path: Path) -> str:
     """A registry made by `tree`'s own code (its own migrations), holding an untrained active lstm."""
-    code = "import sys; from pathlib import Path; from service.testing import make_registry; "
-    code += "print(make_registry(Path(sys.argv[1]), arches=('lstm',)))"
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "try:\n    from tests.support.registry import make_registry\n"
+        "except ModuleNotFoundError:  # a tree from before the test support left the package\n"
+        "    from service.testing import make_registry\n"
+        "print(make_registry(Path(sys.argv[1]), arches=('lstm',)))\n"
+    )
     where = "import service, sys; sys.stdout.write(service.__file__)"
     environment = tree_environment(tree, "sqlite://")
     found = subprocess.run([sys.executable, "-c", where], cwd=tree, env=environment, capture_output=True, text=True)
