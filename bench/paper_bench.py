@@ -24,9 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe_machine  # noqa: E402
 
+from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
 from training.experiment import TrialRecord, run_trials  # noqa: E402
-from training.models import PaperLSTMConfig, build_model  # noqa: E402
+from training.kernels import online_learner  # noqa: E402
+from training.models import PaperLSTMConfig  # noqa: E402
 from training.task import generate, get_task, make_generator  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "paper.json"
@@ -44,8 +46,7 @@ def kernel_rate(gradient: str, sequences: int = 20_000) -> float:
     """Sequences/s of the compiled on-line step alone (forward, gradient, update) on 6b, one thread."""
     torch.manual_seed(0)
     model = build_model(PaperLSTMConfig(n_classes=8))
-    model.select_gradient(gradient)
-    learner = model.online_learner()
+    learner = online_learner(model, gradient)  # type: ignore[arg-type]
     assert learner is not None
     batch = generate(get_task("6b"), sequences, make_generator(0))
     learner.train(batch.tokens[:16], batch.lengths[:16], batch.labels[:16], 0.1)  # load the compiled code

@@ -196,19 +196,20 @@ def forward_only(batch: int = 1024, repeats: int = 5) -> dict[str, float]:
     classifier the service runs (one and two threads) and nn.LSTM (oneDNN) on one thread, to probabilities."""
     import torch
 
-    from training.models import LSTMClassifier, build_model, default_config, one_hot
+    from training.architectures import build_model, default_config
+    from training.kernels import compiled_forward
+    from training.models import one_hot
     from training.task import generate, get_task, make_generator
 
     data = generate(get_task("6b"), batch, make_generator(0))
     model = build_model(default_config("lstm")).eval()
-    assert isinstance(model, LSTMClassifier)
     inputs = one_hot(data.tokens)
-    frozen = model.inference_kernel(torch.device("cpu"))
+    frozen = compiled_forward(model, torch.device("cpu"))
     assert frozen is not None
     tokens, lengths = data.tokens.numpy(), data.lengths.numpy()
     runs = {
-        "fused_1_thread": (1, lambda: frozen.probabilities(tokens, lengths, threads=1)),
-        "fused_2_threads": (2, lambda: frozen.probabilities(tokens, lengths, threads=2)),
+        "fused_1_thread": (1, lambda: frozen(tokens, lengths, threads=1)),
+        "fused_2_threads": (2, lambda: frozen(tokens, lengths, threads=2)),
         "nn_lstm_1_thread": (1, lambda: model(inputs, data.lengths).softmax(dim=1)),
     }
     rates: dict[str, float] = {}

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from machine import describe_machine  # noqa: E402
 
+from training.architectures import default_config  # noqa: E402
 from training.experiment import TrialSpec, plan_trials, run_specs  # noqa: E402
-from training.models import default_config  # noqa: E402
 from training.study.grid import lag_task  # noqa: E402
 from training.train import default_train_config, train_trial  # noqa: E402
 

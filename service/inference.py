@@ -22,8 +22,9 @@ from service.batcher import MicroBatcher
 from service.errors import ModelNotReady
 from service.explain import Method, attribution
 from service.logging_setup import served_arch
-from training.fused_lstm import FrozenLSTMClassifier
-from training.models import ARCHITECTURES, SequenceClassifier, parameter_count
+from training.architectures import ARCHITECTURES
+from training.kernels import CompiledForward, compiled_forward
+from training.models import SequenceClassifier, parameter_count
 from training.registry import CorruptCheckpoint, NoActiveVersion, Registry, VersionInfo
 from training.sequences import Parsed, pad_parsed
 from training.settings import resolve_device
@@ -44,9 +45,9 @@ class Served:
     task: TaskSpec
     device: torch.device
     parameter_count: int
-    # The model's compiled inference path, when it has one on this device (the LSTM on a CPU): one call per
-    # batch, no torch operators, so the inference thread never queues for the GIL mid-forward.
-    kernel: FrozenLSTMClassifier | None = None
+    # The model's compiled forward, when it has one on this device: one call per batch, no torch operators, so
+    # the inference thread never queues for the GIL mid-forward.
+    kernel: CompiledForward | None = None
 
     @property
     def version(self) -> int:
@@ -92,8 +93,8 @@ class InferencePool:
         micro_batch_inline_max: int = 0,
         micro_batch_inline_max_symbols: int | None = None,
         max_tokens_per_forward: int = 262_144,
-        large_batch_threads: int = 1,
-        large_batch_min: int = 256,
+        large_batch_threads: int,
+        large_batch_min: int,
         on_batch: Callable[[str, int], None] | None = None,
         on_forward: Callable[[str, float], None] | None = None,
         arches: Sequence[str] = ARCHITECTURES,
@@ -137,7 +138,7 @@ class InferencePool:
         model = loaded.model.to(self.device).eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-        kernel = model.inference_kernel(self.device)
+        kernel = compiled_forward(model, self.device)
         return Served(arch, model, loaded.info, loaded.task, self.device, parameter_count(model), kernel)
 
     def _load_into(self, slot: Slot) -> None:
@@ -222,8 +223,8 @@ class InferencePool:
 
     def _warm(self, served: Served) -> None:
         # The first forward of each kind loads its compiled code, which should not happen inside a request: one
-        # sequence and a micro-batch for every model, and a large batch where a model has a kernel of its own (the
-        # fused LSTM's multi-thread copy). A torch model's large batch only repeats the same work at more cost
+        # sequence and a micro-batch for every model, and a large batch where a model has a compiled forward (its
+        # multi-thread copy). A torch model's large batch only repeats the same work at more cost
         # (torch prepares its kernels per shape, so no warm-up covers every request anyway), and the start waits.
         sizes = [1, 64] + ([max(64, self.large_batch_min)] if served.kernel is not None else [])
         batch = generate(served.task, sizes[-1], make_generator(0))
@@ -282,22 +283,21 @@ class InferencePool:
             return np.zeros((0, served.task.n_classes))
         threads = torch.get_num_threads()
         # Big batches split well over cores; small ones only pay the threads' hand-off, so they stay on one.
-        wide = n >= self.large_batch_min and self.large_batch_threads > threads and served.device.type == "cpu"
+        large = n >= self.large_batch_min and served.device.type == "cpu"
         if served.kernel is not None:
             # Its thread count is per call (widening torch's pool would cost a millisecond), and it needs no
             # chunks: it reads each row up to its own length.
-            return served.kernel.probabilities(
-                tokens.numpy(), lengths.numpy(), threads=self.large_batch_threads if wide else threads
-            )
-        if not wide:
-            return self._forward_chunks(served, tokens, lengths, threads)
+            wide_threads = max(threads, self.large_batch_threads)
+            return served.kernel(tokens.numpy(), lengths.numpy(), threads=wide_threads if large else 1)
+        if not (large and self.large_batch_threads > threads):
+            return self._forward_chunks(served, tokens, lengths)
         torch.set_num_threads(self.large_batch_threads)
         try:
-            return self._forward_chunks(served, tokens, lengths, self.large_batch_threads)
+            return self._forward_chunks(served, tokens, lengths)
         finally:
             torch.set_num_threads(threads)
 
-    def _forward_chunks(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor, threads: int) -> np.ndarray:
+    def _forward_chunks(self, served: Served, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         n = len(lengths)
         order = torch.argsort(lengths, descending=True)
         out = np.empty((n, served.task.n_classes), dtype=np.float64)
@@ -308,7 +308,7 @@ class InferencePool:
             rows = order[start : start + size]
             chunk_lengths = lengths[rows]
             chunk_tokens = tokens[rows, : int(chunk_lengths.max())].to(served.device)
-            logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device), threads)  # (B, C)
+            logits = served.model.forward_tokens(chunk_tokens, chunk_lengths.to(served.device))  # (B, C)
             out[rows.numpy()] = served.model.probabilities(logits).cpu().double().numpy()  # MPS has no float64
             start += size
         return out

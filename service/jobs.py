@@ -111,8 +111,8 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
     """The child process: train what the job asks for and record it. Every outcome lands in the registry."""
     import torch
 
+    from training.architectures import ARCHITECTURES
     from training.experiment import TrialProgress
-    from training.models import ARCHITECTURES
     from training.recording import train_and_record
     from training.task import get_task
     from training.train import TrainingCancelled

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The API's architecture names. The SDK ships this module without the training package, so it cannot read
+# training.architectures; tests/training/test_architectures.py holds the two lists equal.
 Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997"]
 TaskName = Literal["6a", "6b"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]

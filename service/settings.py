@@ -40,8 +40,8 @@ class ServiceSettings(Settings):
         default=0.0, ge=0.0, le=100.0, description="Extra wait to fill a micro-batch; 0 batches what is queued."
     )
     # Micro-batches of at most this many sequences run on the event loop's own thread: on a small machine the
-    # hand-off to the inference thread and back costs more than such a forward (bench/serve_bench.py: about
-    # 1.3x the requests/s of /classify at 64 clients). 0 sends every batch to the inference thread.
+    # hand-off to the inference thread and back costs more than such a forward (bench/serve_bench.py measures
+    # it). 0 sends every batch to the inference thread.
     micro_batch_inline_max: int = Field(default=64, ge=0, le=4096)
     # Micro-batches of at most this many symbols in all run on the event loop's own thread (whatever their count of
     # requests): a few long sequences would otherwise hold the loop, and with it every other request.
@@ -52,10 +52,11 @@ class ServiceSettings(Settings):
     max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
     job_concurrency: int = Field(default=1, ge=1, le=16)
     # One intra-op thread: inference runs on one executor thread and batches amortise the per-step cost;
-    # more threads spin against the event loop and, on a busy machine, make a forward 10x slower.
+    # more threads spin against the event loop and, on a busy machine, make a forward many times slower.
     torch_threads: int | None = Field(default=1, ge=1, le=256, description="None keeps torch's default.")
     # A forward of at least `large_batch_min` sequences (a /classify/batch) runs on this many threads: such a
-    # batch splits well over cores, and the event loop waits on it anyway.
+    # batch splits well over cores, and the event loop waits on it anyway. Below it, waking threads costs more
+    # than they save; this is the one threshold, the compiled forwards included (they take threads per call).
     large_batch_threads: int = Field(default=2, ge=1, le=256)
     large_batch_min: int = Field(default=256, ge=1)
     training_threads: int = Field(default=1, ge=1, le=256)

@@ -16,7 +16,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from training.models import SequenceClassifier, build_model, config_from_dict, config_to_dict
+from training.architectures import build_model, config_from_dict
+from training.models import SequenceClassifier, config_to_dict
 
 # The only metadata key: safetensors keeps metadata in a hash map, so with one key the same model always
 # serialises to the same bytes (and the same sha256).

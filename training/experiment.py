@@ -18,9 +18,10 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from training.architectures import build_model, config_from_dict, default_config
 from training.evaluate import N_TEST, TestResult, TrialOutcome, evaluate
 from training.lifetime import exit_with_parent
-from training.models import build_model, config_from_dict, config_to_dict, default_config
+from training.models import config_to_dict
 from training.task import TaskSpec
 from training.train import (
     CurvePoint,

@@ -2,11 +2,10 @@
 backward through time, in one compiled loop (numba), instead of one library call per time step.
 
 Why it exists: at this task's sizes (16 cells, ~105 steps) PyTorch's CPU LSTM is bound by its activation
-functions, not its matrix products. On the AVX2 machines this project runs on, `torch.tanh` manages about
-0.23 G elements/s and oneDNN's fused LSTM about 24k sequences/s at batch 1024; a batch of 16 during
-training spends most of its time in per-step call overhead. Here one sequence's step is a 16 x 64
-product and 64 gate activations on values that stay in registers, with tanh as a rational function the
-compiler vectorises (Eigen's float approximation, a few ulp from `torch.tanh`).
+functions and its per-step call overhead, not by its matrix products (bench/train_bench.py times both paths; the
+README has the figures). Here one sequence's step is a 16 x 64 product and 64 gate activations on values that
+stay in registers, with tanh as a rational function the compiler vectorises (Eigen's float approximation, a few
+ulp from `torch.tanh`).
 
 The inputs are symbol ids, not one-hot vectors: x_t @ W_ih^T is then row `x_t` of W_ih^T, so the input
 projection and both biases fold into one (symbols x 4H) table. PyTorch's gate order (i, f, g, o) is kept so
@@ -18,6 +17,8 @@ Inference kernels use strict IEEE arithmetic (no reassociation, no contraction i
 every sequence's probabilities come from the same operations in the same order however the compiler vectorises
 the loop around it: bit-identical alone or inside any batch, on one thread or many, in the serial and the
 parallel copy. Under fast-math those copies round differently on some CPUs (AVX-512), by an ulp or so.
+
+training/kernels.py hands these kernels to the trainer, the test protocol and the server.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-# Flags of the inference kernels: strict IEEE, see the module docstring. Helpers marked inline="always" are
-# inlined into their caller and compiled with the caller's flags.
-EXACT_MATH = False
+# The inference kernels' fastmath flag: off, strict IEEE (see the module docstring). Helpers marked
+# inline="always" are inlined into their caller and compiled with the caller's flags.
+STRICT_IEEE = False
 
 # Beyond |x| = 7.9988 float32 tanh is ±1 to the last bit; Eigen clamps there too.
 _TANH_CLAMP = np.float32(7.99881172180175781)
@@ -42,7 +43,7 @@ _TANH_CLAMP = np.float32(7.99881172180175781)
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _tanh(x: Any) -> Any:
     # Eigen's generic_fast_tanh_float: a [13/6] rational approximation, odd numerator, even denominator.
-    # Two selects, not min/max: this form vectorises (about 30% faster per element here).
+    # Two selects, not min/max: this form vectorises, min/max did not.
     # np.float32 around the global: numba would otherwise read it as a float64 and widen the whole formula.
     x = np.float32(_TANH_CLAMP) if x > np.float32(_TANH_CLAMP) else x
     x = np.float32(-_TANH_CLAMP) if x < np.float32(-_TANH_CLAMP) else x
@@ -62,8 +63,8 @@ def _tanh(x: Any) -> Any:
 
 
 # The default model has 16 cells. Every kernel below branches once on that size and passes it on as a
-# constant, so the compiler unrolls and vectorises the per-cell loops of that copy (about 1.4x faster than
-# the copy for any other size, which stays correct for all).
+# constant, so the compiler unrolls and vectorises the per-cell loops of that copy (the copy for any other size
+# stays correct for all, and slower).
 DEFAULT_HIDDEN = 16
 
 
@@ -104,28 +105,6 @@ def _final_state_row(table: Any, whh: Any, tokens: Any, length: int, out: Any, h
         out[k] = h[k]
 
 
-@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True)
-def _final_states_serial(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
-    hidden = whh.shape[0]
-    if hidden == DEFAULT_HIDDEN:
-        for b in range(tokens.shape[0]):
-            _final_state_row(table, whh, tokens[b], lengths[b], out[b], DEFAULT_HIDDEN)
-    else:
-        for b in range(tokens.shape[0]):
-            _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
-
-
-@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True, parallel=True)
-def _final_states_parallel(table: Any, whh: Any, tokens: Any, lengths: Any, out: Any) -> None:
-    hidden = whh.shape[0]
-    if hidden == DEFAULT_HIDDEN:
-        for b in prange(tokens.shape[0]):
-            _final_state_row(table, whh, tokens[b], lengths[b], out[b], DEFAULT_HIDDEN)
-    else:
-        for b in prange(tokens.shape[0]):
-            _final_state_row(table, whh, tokens[b], lengths[b], out[b], hidden)
-
-
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _probability_row(
     table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, length: int, state: Any, out: Any, hidden: int
@@ -164,7 +143,7 @@ def _probabilities_rows(
             _probability_row(table, whh, head_w, head_b, tokens[b], lengths[b], state, out[b], hidden)
 
 
-@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True)
+@njit(nogil=True, fastmath=STRICT_IEEE, error_model="numpy", cache=True)
 def _probabilities_serial(table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any) -> None:
     _probabilities_rows(table, whh, head_w, head_b, tokens, lengths, out, 0, tokens.shape[0])
 
@@ -173,7 +152,7 @@ def _probabilities_serial(table: Any, whh: Any, head_w: Any, head_b: Any, tokens
 _ROWS_PER_TASK = 64
 
 
-@njit(nogil=True, fastmath=EXACT_MATH, error_model="numpy", cache=True, parallel=True)
+@njit(nogil=True, fastmath=STRICT_IEEE, error_model="numpy", cache=True, parallel=True)
 def _probabilities_parallel(
     table: Any, whh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, out: Any
 ) -> None:
@@ -364,14 +343,6 @@ def lstm_weights(lstm: torch.nn.LSTM) -> dict[str, torch.nn.Parameter]:
     return dict(lstm.named_parameters())
 
 
-def folded_weights(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kernel's view of a one-layer nn.LSTM: the (symbols, 4H) table W_ih^T + b_ih + b_hh, and W_hh^T
-    (H, 4H). Differentiable: autograd carries the table's gradient back to W_ih and both biases."""
-    weights = lstm_weights(lstm)
-    table = weights["weight_ih_l0"].t() + weights["bias_ih_l0"] + weights["bias_hh_l0"]
-    return table, weights["weight_hh_l0"].t()
-
-
 @njit(error_model="numpy", cache=True)  # no fastmath: the sums keep torch's order, so the table is bit-equal
 def _fold(w_ih: Any, b_ih: Any, b_hh: Any, w_hh: Any) -> tuple[Any, Any]:
     """nn.LSTM's parameters → the kernel's table (S, 4H) = W_ih^T + b_ih + b_hh and W_hh^T (H, 4H)."""
@@ -447,14 +418,6 @@ def train_step(
     return torch.from_numpy(probabilities), float(loss)
 
 
-def _as_arrays(table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple:
-    return _numpy(table), _numpy(whh_t), _numpy(tokens.to(torch.int64)), _numpy(lengths.to(torch.int64))
-
-
-# Below this many sequences a parallel loop costs more in thread wake-ups than it saves.
-PARALLEL_MIN_BATCH = 256
-
-
 # numba's thread pool must not be entered by two threads at once.
 _parallel_lock = threading.Lock()
 
@@ -468,28 +431,9 @@ def _prefer_work_queue() -> None:
         numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 
-def final_states(
-    table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor, *, threads: int = 1
-) -> torch.Tensor:
-    """Inference: the LSTM's state after each sequence's last symbol, (B, H). No autograd. Batches of at
-    least PARALLEL_MIN_BATCH sequences split over up to `threads` threads."""
-    out = np.empty((tokens.shape[0], whh_t.shape[0]), dtype=np.float32)
-    arrays = (*_as_arrays(table, whh_t, tokens, lengths), out)
-    _run_rows(_final_states_serial, _final_states_parallel, arrays, rows=tokens.shape[0], threads=threads)
-    return torch.from_numpy(out)
-
-
-def _run_rows(serial: Any, parallel: Any, arrays: tuple, *, rows: int, threads: int) -> None:
-    """Run a kernel over `rows` sequences: its parallel copy on up to `threads` threads for a batch of at least
-    PARALLEL_MIN_BATCH, its serial copy otherwise. Both give bit-identical rows (strict IEEE, see above)."""
-    if min(threads, numba.config.NUMBA_NUM_THREADS) > 1 and rows >= PARALLEL_MIN_BATCH:  # type: ignore[attr-defined]
-        run_parallel(parallel, arrays, threads=threads)
-    else:
-        serial(*arrays)
-
-
 def run_parallel(parallel: Any, arrays: tuple, *, threads: int) -> None:
-    """Run a parallel kernel on `threads` threads, or as many as numba has (NUMBA_NUM_THREADS may be 1)."""
+    """Run a parallel kernel on `threads` threads, or as many as numba has (NUMBA_NUM_THREADS may be 1), on numba's
+    own work queue."""
     _prefer_work_queue()
     with _parallel_lock:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
@@ -517,42 +461,13 @@ class FrozenLSTMClassifier:
         return cls(table, recurrent, _numpy(head.weight).copy(), _numpy(head.bias).copy())
 
     def probabilities(self, tokens: np.ndarray, lengths: np.ndarray, *, threads: int = 1) -> np.ndarray:
-        """Class probabilities (B, C) float64 for symbol ids (B, T) int64 and lengths (B,) int64. Each row is
-        computed by the same code whatever the batch or the threads: bit-identical alone or batched."""
+        """Class probabilities (B, C) float64 for symbol ids (B, T) int64 and lengths (B,) int64, on up to `threads`
+        threads: the caller decides when a batch is large enough to be worth waking more. Each row is computed
+        by the same code whatever the batch or the threads: bit-identical alone or batched."""
         out = np.empty((tokens.shape[0], self.head_bias.shape[0]), dtype=np.float64)
         arrays = (self.table, self.recurrent, self.head_weight, self.head_bias, tokens, lengths, out)
-        _run_rows(_probabilities_serial, _probabilities_parallel, arrays, rows=tokens.shape[0], threads=threads)
+        if min(threads, numba.config.NUMBA_NUM_THREADS) > 1:  # type: ignore[attr-defined]
+            run_parallel(_probabilities_parallel, arrays, threads=threads)
+        else:
+            _probabilities_serial(*arrays)
         return out
-
-
-class _FusedLSTMFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any, table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor
-    ) -> torch.Tensor:
-        table_np, whh_np, tokens_np, lengths_np = _as_arrays(table, whh_t, tokens, lengths)
-        batch, width = tokens_np.shape
-        hidden = whh_np.shape[0]
-        gates = np.zeros((batch, width, 4 * hidden), dtype=np.float32)
-        cells = np.zeros((batch, width + 1, hidden), dtype=np.float32)
-        states = np.zeros((batch, width + 1, hidden), dtype=np.float32)
-        _forward_train_rows(table_np, whh_np, tokens_np, lengths_np, gates, cells, states)
-        ctx.saved = (table_np.shape, whh_np, tokens_np, lengths_np, gates, cells, states)
-        final = states[np.arange(batch), lengths_np]
-        return torch.from_numpy(np.ascontiguousarray(final))
-
-    @staticmethod
-    def backward(ctx: Any, grad_final: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None]:  # type: ignore[override]
-        table_shape, whh_np, tokens_np, lengths_np, gates, cells, states = ctx.saved
-        grad_table = np.zeros(table_shape, dtype=np.float32)
-        grad_whh = np.zeros_like(whh_np)
-        grad = grad_final.detach().to(torch.float32).contiguous().numpy()
-        _backward(whh_np, tokens_np, lengths_np, gates, cells, states, grad, grad_table, grad_whh)
-        return torch.from_numpy(grad_table), torch.from_numpy(grad_whh), None, None
-
-
-def fused_final_states(
-    table: torch.Tensor, whh_t: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor
-) -> torch.Tensor:
-    """Training: as `final_states`, differentiable with respect to `table` (S, 4H) and `whh_t` (H, 4H)."""
-    return _FusedLSTMFunction.apply(table, whh_t, tokens, lengths)  # type: ignore[no-any-return]

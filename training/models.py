@@ -1,4 +1,5 @@
-"""The five classifiers. Only `nn.Module`s and their frozen configs live here: no I/O, no arguments.
+"""The classifiers. Only `nn.Module`s and their frozen configs live here: no I/O, no arguments, no compiled
+kernels (training/kernels.py); training/architectures.py registers each.
 
 Every model maps one-hot inputs (B, T, S) and lengths (B,) to class logits (B, C). Steps at or past a
 sequence's length are never read, so a sequence gets the same output alone or inside any padded batch.
@@ -14,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training import fused_lstm, lstm1997
 from training.task import N_SYMBOLS
 
 
@@ -35,8 +35,8 @@ class LSTMConfig:
     """One LSTM layer; the forget gate starts open so memory survives the 30+ step gaps."""
 
     arch: ClassVar[str] = "lstm"
-    # 16 cells: learns as fast as 32 and runs about twice as fast in oneDNN's kernels (4 x 16 gates fill
-    # its vector lanes; 6, 8 and 12 cells learn slower or run slower).
+    # 16 cells: learns as fast as 32 and runs faster (4 x 16 gates fill the vector lanes of oneDNN's kernels and
+    # of ours); 6, 8 and 12 cells learn slower or run slower.
     hidden_size: int = 16
     forget_bias: float = 3.0
     n_inputs: int = N_SYMBOLS
@@ -47,8 +47,8 @@ class LSTMConfig:
 class AttnRNNConfig:
     """Recurrent encoder whose per-step states are attended to by its final state.
 
-    The default encoder is a GRU: with it the attention model meets the criterion in about 13k sequences;
-    an IRNN encoder (`cell="irnn"`) learns too but needs about 45-55k.
+    The default encoder is a GRU: with it the attention model meets the criterion several times sooner than
+    with an IRNN encoder (`cell="irnn"`), which learns too.
     """
 
     arch: ClassVar[str] = "attn_rnn"
@@ -95,28 +95,10 @@ class PaperLSTMConfig:
 
 
 ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig | PaperLSTMConfig
-CONFIG_TYPES: dict[str, type[ModelConfig]] = {
-    cls.arch: cls for cls in (RNNConfig, LSTMConfig, AttnRNNConfig, AttnRNNSeedConfig, PaperLSTMConfig)
-}
-ARCHITECTURES: tuple[str, ...] = tuple(CONFIG_TYPES)
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:
     return {"arch": config.arch, **dataclasses.asdict(config)}
-
-
-def config_from_dict(data: dict[str, Any]) -> ModelConfig:
-    fields = dict(data)
-    arch = fields.pop("arch", None)
-    if arch not in CONFIG_TYPES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    return CONFIG_TYPES[arch](**fields)
-
-
-def default_config(arch: str, n_classes: int = 8) -> ModelConfig:
-    if arch not in CONFIG_TYPES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    return CONFIG_TYPES[arch](n_classes=n_classes)
 
 
 def one_hot(tokens: torch.Tensor) -> torch.Tensor:
@@ -151,10 +133,8 @@ class SequenceClassifier(nn.Module):
     def attention(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} has no attention weights")
 
-    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
-        """Logits (B, C) from symbol ids (B, T): what training, testing and serving call. Models with a
-        faster path for symbol ids than for general inputs override it; the result is the same function.
-        `threads` caps the threads of a model's own kernel (see `runs_own_kernel`); None: torch's setting."""
+    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) from symbol ids (B, T). Compiled paths for some models: training/kernels.py."""
         return self(one_hot(tokens), lengths)
 
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -164,38 +144,6 @@ class SequenceClassifier(nn.Module):
 
     def log_probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.log_softmax(dim=1)
-
-    def select_gradient(self, gradient: str) -> None:
-        """Which gradient `training_step` and `online_learner` compute: "full" (backpropagation through time),
-        or "truncated" (the 1997 paper's, which only lstm1997 has)."""
-        if gradient != "full":
-            raise ValueError(f"{self.config.arch} learns by the full gradient only, not {gradient!r}")
-
-    def online_learner(self) -> lstm1997.OnlineLearner | None:
-        """A compiled learner that trains on-line (one update per sequence, plain gradient descent) much faster
-        than the generic loop can, or None when the model has none."""
-        return None
-
-    def runs_own_kernel(self, device: torch.device) -> bool:
-        """True when forward_tokens on `device` runs this project's kernel, whose threads `threads` sets, and
-        not torch's operators (whose threads torch.set_num_threads sets)."""
-        return False
-
-    def inference_kernel(self, device: torch.device) -> fused_lstm.FrozenLSTMClassifier | None:
-        """A frozen copy of the weights that computes class probabilities in one compiled call on `device`, or
-        None when this model has none there (serving then calls forward_tokens)."""
-        return None
-
-    def training_step(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, float]:
-        """One batch: the class probabilities (B, C) before any update, and the mean cross-entropy, whose
-        gradient replaces every parameter's `.grad`."""
-        logits = self.forward_tokens(tokens, lengths)
-        loss = F.cross_entropy(logits, labels)
-        self.zero_grad(set_to_none=True)
-        loss.backward()
-        return logits.detach().softmax(dim=1), float(loss.detach())
 
 
 def _irnn(n_inputs: int, hidden_size: int, identity_scale: float) -> nn.RNN:
@@ -234,37 +182,9 @@ class LSTMClassifier(SequenceClassifier):
             biases["bias_hh_l0"][hidden : 2 * hidden].zero_()
         self.head = nn.Linear(hidden, config.n_classes)
 
-    # Symbol ids on the CPU go through the fused kernel (training/fused_lstm.py); False keeps nn.LSTM, which
-    # benchmarks use as the baseline and which GPUs always use.
-    fused: bool = True
-
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(inputs)  # (B, T, H)
         return self.head(last_step(states, lengths))  # (B, C)
-
-    def training_step(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, float]:
-        if not self.runs_own_kernel(tokens.device):
-            return super().training_step(tokens, lengths, labels)
-        return fused_lstm.train_step(self.lstm, self.head, tokens, lengths, labels)
-
-    def runs_own_kernel(self, device: torch.device) -> bool:
-        return self.fused and device.type == "cpu" and self.lstm.weight_ih_l0.dtype == torch.float32
-
-    def inference_kernel(self, device: torch.device) -> fused_lstm.FrozenLSTMClassifier | None:
-        return fused_lstm.FrozenLSTMClassifier.of(self.lstm, self.head) if self.runs_own_kernel(device) else None
-
-    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
-        if not self.runs_own_kernel(tokens.device):
-            return super().forward_tokens(tokens, lengths)
-        table, recurrent = fused_lstm.folded_weights(self.lstm)
-        if torch.is_grad_enabled() and recurrent.requires_grad:
-            final = fused_lstm.fused_final_states(table, recurrent, tokens, lengths)
-        else:
-            threads = torch.get_num_threads() if threads is None else threads
-            final = fused_lstm.final_states(table, recurrent, tokens, lengths, threads=threads)
-        return self.head(final)  # (B, C)
 
 
 class AttentionRNN(SequenceClassifier):
@@ -389,58 +309,12 @@ class PaperLSTM(SequenceClassifier):
         final = last_step(self.cell_outputs(inputs), lengths)  # (B, 2b)
         return final @ self.output_weight.T + self.output_bias  # (B, C)
 
-    def forward_tokens(self, tokens: torch.Tensor, lengths: torch.Tensor, threads: int | None = None) -> torch.Tensor:
-        if torch.is_grad_enabled() or tokens.device.type != "cpu":
-            return super().forward_tokens(tokens, lengths)
-        # The compiled forward pass: the same function as `forward`, without a graph.
-        return torch.from_numpy(lstm1997.output_nets(lstm1997.as_arrays(self.weights), tokens.numpy(), lengths.numpy()))
-
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         # One logistic unit per class, as in the paper: the values need not sum to 1.
         return torch.sigmoid(outputs)
 
     def log_probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         return F.logsigmoid(outputs)
-
-    def training_step(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, float]:
-        """Mean over the batch of E/2 and its truncated gradient (appendix A.1); `use_full_gradient` swaps in the
-        full one. The outputs are the logistic units' activations."""
-        gradients, outputs, total = lstm1997.batch_gradient(
-            lstm1997.as_arrays(self.weights),
-            tokens.numpy(),
-            lengths.numpy(),
-            labels.numpy(),
-            truncated=not self.use_full_gradient,
-        )
-        batch = len(lengths)
-        for parameter, gradient in zip(self.weights, gradients, strict=True):
-            parameter.grad = torch.from_numpy(gradient / batch)
-        return torch.from_numpy(outputs), total / (2 * batch)
-
-    # The gradient is how the paper trains, not what the net is: the trainer chooses it (TrainConfig.gradient).
-    use_full_gradient: bool = False
-
-    def select_gradient(self, gradient: str) -> None:
-        if gradient not in ("full", "truncated"):
-            raise ValueError(f"gradient must be 'full' or 'truncated', got {gradient!r}")
-        self.use_full_gradient = gradient == "full"
-
-    def online_learner(self) -> lstm1997.OnlineLearner | None:
-        return lstm1997.OnlineLearner(self.weights, truncated=not self.use_full_gradient)
-
-
-def build_model(config: ModelConfig) -> SequenceClassifier:
-    if isinstance(config, RNNConfig):
-        return ElmanRNN(config)
-    if isinstance(config, LSTMConfig):
-        return LSTMClassifier(config)
-    if isinstance(config, AttnRNNConfig):
-        return AttentionRNN(config)
-    if isinstance(config, PaperLSTMConfig):
-        return PaperLSTM(config)
-    return SeedAttentionRNN(config)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -9,22 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training.architectures import REGISTRY
 from training.evaluate import PAPER_FIGURES, Summary, TrialOutcome, summarize
-
-ARCH_COLOURS = {
-    "rnn": "tab:blue",
-    "lstm": "tab:orange",
-    "attn_rnn": "tab:green",
-    "attn_rnn_seed": "tab:gray",
-    "lstm1997": "tab:red",
-}
-ARCH_TITLES = {
-    "rnn": "RNN (IRNN: ReLU, identity recurrence)",
-    "lstm": "LSTM (forget gate initialised open)",
-    "attn_rnn": "GRU encoder + attention over its states",
-    "attn_rnn_seed": "the seed's attention (one-hot keys and values)",
-    "lstm1997": "the paper's LSTM (1997: no forget gate, truncated gradient, on-line SGD)",
-}
 
 
 @dataclass(frozen=True)
@@ -143,7 +129,8 @@ def plot_learning_curves(results: Sequence[ArchResults], path: Path) -> Path:
 
     figure, axes = plt.subplots(figsize=(9, 5.5), dpi=120)
     for result in results:
-        colour = ARCH_COLOURS.get(result.arch, "black")
+        registered = REGISTRY.get(result.arch)
+        colour = registered.colour if registered else "black"
         for index, curve in enumerate(result.curves):
             if not curve:
                 continue
@@ -154,7 +141,7 @@ def plot_learning_curves(results: Sequence[ArchResults], path: Path) -> Path:
                 color=colour,
                 alpha=0.55,
                 linewidth=1.0,
-                label=ARCH_TITLES.get(result.arch, result.arch) if index == 0 else None,
+                label=(registered.title if registered else result.arch) if index == 0 else None,
             )
     axes.set_xscale("log")
     axes.set_xlabel("training sequences seen")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.models import ARCHITECTURES
+from training.architectures import ARCHITECTURES
 from training.report import ArchResults, describe_settings
 
 

@@ -7,98 +7,36 @@ sequence budget.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from training.criterion import (
-    CRITERION_ERROR,
-    CRITERION_WINDOW,
-    StoppingCriterion,
-    judge_batch,
-)
+from training import kernels
+from training.architectures import architecture, build_model, default_config
+from training.criterion import StoppingCriterion, judge_batch
 from training.flat_parameters import FlatParameters
 from training.lstm1997 import OnlineLearner
-from training.models import ModelConfig, SequenceClassifier, build_model, default_config
+from training.models import ModelConfig, SequenceClassifier
 from training.task import Batch, SequenceStream, TaskSpec, make_generator
+from training.train_config import TrainConfig
 
-Optimizer = Literal["adam", "sgd"]
-Gradient = Literal["full", "truncated"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How one trial trains. `max_sequences` is the budget; the paper's criterion usually stops it first."""
-
-    optimizer: Optimizer = "adam"
-    learning_rate: float = 1e-2
-    batch_size: int = 32
-    grad_clip: float | None = 1.0
-    momentum: float = 0.0
-    max_sequences: int = 1_000_000
-    criterion_window: int = CRITERION_WINDOW
-    criterion_error: float = CRITERION_ERROR
-    curve_every: int = 1_000
-    # Scale the learning rate by (window error / criterion error) once the window's mean error is below the
-    # criterion's, never under `anneal_floor` of it: weights settle instead of oscillating near the goal.
-    anneal: bool = False
-    anneal_floor: float = 0.05
-    # "truncated": the gradient of the 1997 paper's appendix A.1 (lstm1997 only); "full": backpropagation
-    # through time, what every other architecture learns by.
-    gradient: Gradient = "full"
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.gradient not in ("full", "truncated"):
-            raise ValueError(f"gradient must be 'full' or 'truncated', got {self.gradient!r}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError("learning_rate must be a positive finite number")
-        if self.batch_size < 1 or self.max_sequences < 1 or self.curve_every < 1:
-            raise ValueError("batch_size, max_sequences and curve_every must be >= 1")
-        if not 0 < self.anneal_floor <= 1:
-            raise ValueError("anneal_floor must be in (0, 1]")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError("grad_clip must be positive or None")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-# Defaults that make each architecture learn 6b quickly (see bench/train_bench.py for the figures).
-DEFAULT_TRAIN_CONFIGS: dict[str, TrainConfig] = {
-    "rnn": TrainConfig(learning_rate=1e-3, batch_size=32, anneal=True),
-    # lstm anneals too: without it 3 of 10 trials met the criterion yet missed 1-5 of 3000 test sequences.
-    "lstm": TrainConfig(learning_rate=1e-2, batch_size=16, anneal=True),
-    "attn_rnn": TrainConfig(learning_rate=1e-2, batch_size=32),
-    "attn_rnn_seed": TrainConfig(learning_rate=3e-2, batch_size=32, max_sequences=30_000),
-    # The paper's recipe (section 5.6): on-line gradient descent, one update per sequence, no clipping, no
-    # annealing, the truncated gradient. Its learning rate depends on the task (PAPER_LEARNING_RATES).
-    "lstm1997": TrainConfig(
-        optimizer="sgd",
-        learning_rate=0.1,
-        batch_size=1,
-        grad_clip=None,
-        max_sequences=5_000_000,
-        gradient="truncated",
-    ),
-}
 # A grad_clip override of 0 turns clipping off (None as an override means "keep the default").
 NO_CLIPPING = 0.0
-# Section 5.6: "The learning rate is 0.5 (0.1) for Experiment 6a (6b)."
-PAPER_LEARNING_RATES: dict[str, float] = {"6a": 0.5, "6b": 0.1}
 
 
 def default_train_config(arch: str, task: TaskSpec | None = None, **overrides: Any) -> TrainConfig:
     """An architecture's defaults, the task's where the paper's recipe has one, then `overrides` (None: keep)."""
-    base = DEFAULT_TRAIN_CONFIGS.get(arch, TrainConfig())
-    if arch == "lstm1997" and task is not None:
+    registered = architecture(arch)
+    base = registered.train_config
+    if task is not None and registered.task_learning_rates:
         # A shortened variant ("6a/5") keeps its task's rate.
-        base = dataclasses.replace(base, learning_rate=PAPER_LEARNING_RATES.get(task.name.split("/")[0], 0.1))
+        rate = registered.task_learning_rates.get(task.name.split("/")[0], base.learning_rate)
+        base = dataclasses.replace(base, learning_rate=rate)
     chosen = {k: v for k, v in overrides.items() if v is not None}
     if chosen.get("grad_clip") == NO_CLIPPING:
         chosen["grad_clip"] = None
@@ -192,6 +130,18 @@ def _train_online_chunk(online: OnlineLearner, batch: Batch, criterion: Stopping
     return met_at + 1
 
 
+def autograd_step(
+    model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """One batch through the module's own forward: the class probabilities (B, C) before any update, and the mean
+    cross-entropy, whose gradient replaces every parameter's `.grad`."""
+    logits = model.forward_tokens(tokens, lengths)
+    loss = F.cross_entropy(logits, labels)
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    return logits.detach().softmax(dim=1), float(loss.detach())
+
+
 def train_trial(
     task: TaskSpec,
     *,
@@ -201,8 +151,10 @@ def train_trial(
     seed: int = 0,
     on_progress: ProgressHook | None = None,
     should_stop: Callable[[], bool] | None = None,
+    compiled: bool = True,
 ) -> TrialResult:
-    """Train one fresh model with its own seed; every training sequence is new (online generation)."""
+    """Train one fresh model with its own seed; every training sequence is new (online generation). `compiled`
+    False keeps the model on torch's operators even where it has a kernel (the baseline benchmarks compare)."""
     if model_config is None:
         if arch is None:
             raise ValueError("give arch or model_config")
@@ -212,12 +164,17 @@ def train_trial(
     config = train_config or default_train_config(model_config.arch, task)
     torch.manual_seed(seed)
     model = build_model(model_config)
-    model.select_gradient(config.gradient)
+    compiled_step = kernels.compiled_train_step(model, config.gradient) if compiled else None
+    if compiled_step is None and config.gradient != "full":
+        raise ValueError(
+            f"{model_config.arch} has no kernel for the {config.gradient} gradient: it learns by the full gradient only"
+        )
+    training_step = compiled_step or partial(autograd_step, model)
     # The optimizer and clipping see one vector; the model's parameters are views into it (same update).
     flat = FlatParameters(model)
     optimizer = make_optimizer([flat.vector], config)
     # After FlatParameters: the learner updates the very storage the model's parameters now view.
-    online = model.online_learner() if _plain_online_sgd(config) else None
+    online = kernels.online_learner(model, config.gradient) if compiled and _plain_online_sgd(config) else None
     data = SequenceStream(task, make_generator(seed))
     criterion = StoppingCriterion(config.criterion_window, config.criterion_error)
     curve: list[CurvePoint] = []
@@ -237,7 +194,7 @@ def train_trial(
             batch = data.take(min(config.batch_size, config.max_sequences - seen))
             # The criterion judges the outputs the network gave before this batch's update, as online learning
             # does. Once it is met, the update is skipped: the trial keeps exactly the weights that were judged.
-            probabilities, _ = model.training_step(batch.tokens, batch.lengths, batch.labels)
+            probabilities, _ = training_step(batch.tokens, batch.lengths, batch.labels)
             criterion.update(*judge_batch(probabilities.numpy(), batch.labels.numpy()))
             seen += len(batch)
             converged = criterion.met()

@@ -19,7 +19,8 @@ from service.schemas import (
     Readiness,
     TrainJobList,
 )
-from training.models import ARCHITECTURES, one_hot
+from training.architectures import ARCHITECTURES
+from training.models import one_hot
 from training.registry import Registry
 from training.sequences import pad_parsed, parse, rule_label
 from training.task import get_task

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from service.cli import build_app
 from tests.support.registry import make_registry
 from tests.support.server import server_environment, wait_until_ready
+from training.architectures import ARCHITECTURES
 from training.cli.commands import QUICK_ARCHITECTURES
-from training.models import ARCHITECTURES
 from training.registry import Registry
 from training.settings import get_settings
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from training.architectures import ARCHITECTURES, build_model, default_config
 from training.evaluate import evaluate
 from training.experiment import TrialRecord
-from training.models import ARCHITECTURES, build_model, default_config
 from training.registry import Registry
 from training.task import get_task
 from training.train import TrialResult, default_train_config, train_trial

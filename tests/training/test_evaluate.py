@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 import training.train
+from training.architectures import build_model, default_config
 from training.evaluate import N_TEST, TrialOutcome, evaluate, summarize
-from training.models import SequenceClassifier, build_model, default_config
+from training.models import SequenceClassifier
 from training.task import RELEVANT, Batch, SequenceStream, TaskSpec, get_task
 from training.train import TrainConfig, train_trial
 

@@ -1,4 +1,4 @@
-"""The fused CPU LSTM kernel against nn.LSTM: same outputs, same gradients, batch invariance, threads."""
+"""The fused CPU LSTM kernels against nn.LSTM: same outputs, same gradients, batch invariance, threads."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training import fused_lstm
+from training import fused_lstm, kernels
+from training.architectures import build_model, default_config
+from training.evaluate import predict_probabilities
 from training.flat_parameters import FlatParameters
-from training.models import LSTMClassifier, LSTMConfig, build_model, default_config, one_hot
+from training.models import LSTMClassifier, LSTMConfig, one_hot
 from training.task import generate, get_task, make_generator
 
 SIX_B = get_task("6b")
@@ -37,14 +39,10 @@ def reference_logits(model: LSTMClassifier, tokens: torch.Tensor, lengths: torch
     return model(one_hot(tokens), lengths)  # nn.LSTM (oneDNN) path
 
 
-@pytest.mark.parametrize("hidden", [16, 7])
-def test_forward_matches_nn_lstm(hidden: int) -> None:
-    model = lstm_model(hidden=hidden).eval()
-    batch = generate(SIX_B, 64, make_generator(1))
-    with torch.no_grad():
-        fused = model.forward_tokens(batch.tokens, batch.lengths)
-        reference = reference_logits(model, batch.tokens, batch.lengths)
-    assert torch.allclose(fused, reference, atol=2e-5), (fused - reference).abs().max()
+def frozen_of(model: LSTMClassifier) -> fused_lstm.FrozenLSTMClassifier:
+    frozen = fused_lstm.FrozenLSTMClassifier.of(model.lstm, model.head)
+    assert kernels.compiled_forward(model, torch.device("cpu")) is not None
+    return frozen
 
 
 def test_tanh_approximation_is_float32_accurate() -> None:
@@ -52,10 +50,10 @@ def test_tanh_approximation_is_float32_accurate() -> None:
     # A one-step sequence isolates the activations: h = o * tanh(i * g) from the table row alone.
     tokens = torch.arange(8).view(8, 1)
     lengths = torch.ones(8, dtype=torch.int64)
+    fused = frozen_of(model).probabilities(tokens.numpy(), lengths.numpy())
     with torch.no_grad():
-        fused = model.forward_tokens(tokens, lengths)
-        reference = reference_logits(model, tokens, lengths)
-    assert (fused - reference).abs().max() < 1e-5
+        reference = reference_logits(model, tokens, lengths).softmax(dim=1).double().numpy()
+    assert np.abs(fused - reference).max() < 1e-6
 
 
 def test_gradients_match_autograd_through_nn_lstm() -> None:
@@ -64,7 +62,9 @@ def test_gradients_match_autograd_through_nn_lstm() -> None:
     logits = reference_logits(model, batch.tokens, batch.lengths)
     F.cross_entropy(logits, batch.labels).backward()
     expected = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    probabilities, loss = model.training_step(batch.tokens, batch.lengths, batch.labels)
+    step = kernels.compiled_train_step(model, "full")
+    assert step is not None
+    probabilities, loss = step(batch.tokens, batch.lengths, batch.labels)
     assert loss == pytest.approx(float(F.cross_entropy(logits.detach(), batch.labels)), rel=1e-5)
     assert torch.allclose(probabilities, logits.softmax(dim=1), atol=1e-5)
     for name, parameter in model.named_parameters():
@@ -75,72 +75,27 @@ def test_gradients_match_autograd_through_nn_lstm() -> None:
         assert torch.allclose(parameter.grad, expected[name], rtol=1e-3, atol=1e-4 * max(1.0, scale)), name
 
 
-def test_autograd_function_matches_nn_lstm_gradients() -> None:
-    model = lstm_model(seed=4)
-    batch = generate(SIX_B, 8, make_generator(5))
-    weights = torch.randn(8, model.config.n_classes)
-    (reference_logits(model, batch.tokens, batch.lengths) * weights).sum().backward()
-    expected = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
-    model.zero_grad(set_to_none=True)
-    (model.forward_tokens(batch.tokens, batch.lengths) * weights).sum().backward()
-    for got, want in zip((p.grad for p in model.parameters()), expected, strict=True):
-        assert got is not None
-        assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, want.abs().max().item()))
-
-
-def folded(model: LSTMClassifier) -> tuple[np.ndarray, np.ndarray]:
-    lstm = model.lstm
-    table = (lstm.weight_ih_l0.t() + lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()
-    return table.contiguous().numpy(), lstm.weight_hh_l0.t().detach().contiguous().numpy()
-
-
-def states_by(kernel: Any, model: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-    out = np.empty((tokens.shape[0], model.config.hidden_size), dtype=np.float32)
-    arrays = (*folded(model), tokens.numpy(), lengths.numpy(), out)
-    if kernel is fused_lstm._final_states_parallel:
-        fused_lstm.run_parallel(kernel, arrays, threads=2)
-    else:
-        kernel(*arrays)
-    return out
-
-
-def test_a_sequence_gets_bit_identical_states_alone_in_a_batch_and_in_the_parallel_kernel() -> None:
-    # The serial and the parallel copy are compiled separately; with fast-math they rounded differently on an
-    # AVX-512 CPU. This compares the two compiled copies directly, so it holds its meaning with one thread too.
-    model = lstm_model().eval()
-    batch = generate(SIX_B, 512, make_generator(6))
-    together = states_by(fused_lstm._final_states_serial, model, batch.tokens, batch.lengths)
-    alone = states_by(
-        fused_lstm._final_states_serial, model, batch.tokens[3:4, : int(batch.lengths[3])], batch.lengths[3:4]
-    )
-    parallel = states_by(fused_lstm._final_states_parallel, model, batch.tokens, batch.lengths)
-    assert np.array_equal(alone[0], together[3])
-    assert np.array_equal(parallel, together)
-    # The public entry point picks the parallel copy for a big batch when threads allow, and agrees too.
-    public = fused_lstm.final_states(*map(torch.from_numpy, folded(model)), batch.tokens, batch.lengths, threads=2)
-    assert np.array_equal(public.numpy(), together)
-
-
 def test_padding_is_never_read() -> None:
-    model = lstm_model().eval()
+    frozen = frozen_of(lstm_model().eval())
     batch = generate(SIX_B, 8, make_generator(7))
     scrambled = batch.tokens.clone()
     for row, length in enumerate(batch.lengths.tolist()):
         scrambled[row, length:] = 5  # 'X' where the padding was
-    with torch.no_grad():
-        assert torch.equal(
-            model.forward_tokens(batch.tokens, batch.lengths), model.forward_tokens(scrambled, batch.lengths)
-        )
+    lengths = batch.lengths.numpy()
+    assert np.array_equal(
+        frozen.probabilities(batch.tokens.numpy(), lengths), frozen.probabilities(scrambled.numpy(), lengths)
+    )
 
 
-def test_fused_switch_falls_back_to_nn_lstm() -> None:
-    model = lstm_model().eval()
-    batch = generate(SIX_B, 4, make_generator(8))
-    model.fused = False
-    with torch.no_grad():
-        assert torch.equal(
-            model.forward_tokens(batch.tokens, batch.lengths), reference_logits(model, batch.tokens, batch.lengths)
-        )
+def test_no_compiled_path_where_the_kernel_does_not_run() -> None:
+    # The kernel reads float32 weights on a CPU; anywhere else the trainer and the server use the module itself.
+    model = lstm_model().double()
+    assert kernels.compiled_forward(model, torch.device("cpu")) is None
+    assert kernels.compiled_train_step(model, "full") is None
+    assert kernels.compiled_forward(lstm_model(), torch.device("meta")) is None
+    rnn = build_model(default_config("rnn"))
+    assert kernels.compiled_forward(rnn, torch.device("cpu")) is None
+    assert kernels.compiled_train_step(rnn, "full") is None and kernels.online_learner(rnn, "full") is None
 
 
 def test_flat_parameters_are_views_and_release_gives_own_storage() -> None:
@@ -166,18 +121,19 @@ def test_flat_parameters_are_views_and_release_gives_own_storage() -> None:
 def test_frozen_classifier_gives_the_models_probabilities(hidden: int) -> None:
     model = lstm_model(hidden=hidden).eval()
     batch = generate(SIX_B, 300, make_generator(9))
-    frozen = model.inference_kernel(torch.device("cpu"))
-    assert frozen is not None
+    frozen = frozen_of(model)
     serial = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=1)
     with torch.no_grad():
         expected = reference_logits(model, batch.tokens, batch.lengths).softmax(dim=1).double().numpy()
     assert serial.dtype == np.float64 and serial.shape == (300, SIX_B.n_classes)
     assert np.abs(serial - expected).max() < 1e-5
     assert np.allclose(serial.sum(axis=1), 1.0, atol=1e-12)
-    # Every row is bit-identical alone, batched, and in the separately compiled parallel copy (which 300 rows
-    # reach when numba has two threads; called directly too, so one thread still compares the two copies).
+    # Every row is bit-identical alone, batched, and in the separately compiled parallel copy (which two threads
+    # reach when numba has them; called directly too, so one thread still compares the two copies). The two
+    # copies rounded differently on an AVX-512 CPU when they were compiled with fast-math.
     parallel = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy(), threads=2)
-    alone = frozen.probabilities(batch.tokens[5:6].numpy(), batch.lengths[5:6].numpy())
+    alone_tokens = np.ascontiguousarray(batch.tokens[5:6, : int(batch.lengths[5])].numpy())  # no padding at all
+    alone = frozen.probabilities(alone_tokens, batch.lengths[5:6].numpy())
     forced = np.empty_like(serial)
     arrays = (frozen.table, frozen.recurrent, frozen.head_weight, frozen.head_bias, batch.tokens.numpy())
     fused_lstm.run_parallel(fused_lstm._probabilities_parallel, (*arrays, batch.lengths.numpy(), forced), threads=2)
@@ -186,33 +142,40 @@ def test_frozen_classifier_gives_the_models_probabilities(hidden: int) -> None:
     assert np.array_equal(alone[0], serial[5])
 
 
-def test_frozen_classifier_is_a_copy_and_only_where_the_kernel_runs() -> None:
+def test_the_test_protocol_scores_with_the_served_forward() -> None:
+    # /metrics reports the test errors of the very probabilities /classify answers.
+    model = lstm_model().eval()
+    batch = generate(SIX_B, 20, make_generator(12))
+    served = kernels.compiled_forward(model, torch.device("cpu"))
+    assert served is not None
+    scored = predict_probabilities(model, batch.tokens, batch.lengths)
+    assert np.array_equal(scored.numpy(), served(batch.tokens.numpy(), batch.lengths.numpy()))
+
+
+def test_frozen_classifier_is_a_copy() -> None:
     model = lstm_model().eval()
     batch = generate(SIX_B, 4, make_generator(10))
-    frozen = model.inference_kernel(torch.device("cpu"))
-    assert frozen is not None
-    before = frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy())
+    forward = kernels.compiled_forward(model, torch.device("cpu"))
+    assert forward is not None
+    before = forward(batch.tokens.numpy(), batch.lengths.numpy())
     with torch.no_grad():
         model.head.bias.add_(1.0)  # a later change to the module does not reach the frozen weights
-    assert np.array_equal(frozen.probabilities(batch.tokens.numpy(), batch.lengths.numpy()), before)
-    model.fused = False
-    assert model.inference_kernel(torch.device("cpu")) is None
-    assert build_model(default_config("rnn")).inference_kernel(torch.device("cpu")) is None
+    assert np.array_equal(forward(batch.tokens.numpy(), batch.lengths.numpy()), before)
 
 
 def test_parallel_kernels_run_on_numbas_work_queue() -> None:
     # OpenMP's spinning workers would take the core a server's event loop needs (see fused_lstm).
-    model = lstm_model().eval()
-    batch = generate(SIX_B, 300, make_generator(11))
-    states_by(fused_lstm._final_states_parallel, model, batch.tokens, batch.lengths)
+    frozen = frozen_of(lstm_model().eval())
+    batch = generate(SIX_B, 8, make_generator(11))
+    arrays = (frozen.table, frozen.recurrent, frozen.head_weight, frozen.head_bias, batch.tokens.numpy())
+    out = np.empty((8, SIX_B.n_classes))
+    fused_lstm.run_parallel(fused_lstm._probabilities_parallel, (*arrays, batch.lengths.numpy(), out), threads=2)
     assert numba.threading_layer() == "workqueue"
 
 
 def test_an_empty_batch_gives_an_empty_result() -> None:
-    out = fused_lstm.final_states(
-        torch.zeros(8, 64), torch.zeros(16, 64), torch.zeros(0, 5, dtype=torch.int64), torch.zeros(0)
-    )
-    assert out.shape == (0, 16)
+    out = frozen_of(lstm_model()).probabilities(np.zeros((0, 5), np.int64), np.zeros(0, np.int64), threads=2)
+    assert out.shape == (0, SIX_B.n_classes)
 
 
 @pytest.mark.parametrize("max_norm", [0.01, 1.0, 1e6])
@@ -232,12 +195,7 @@ def test_flat_clipping_equals_torchs(max_norm: float) -> None:
 FAST_MATH_FLAG = re.compile(r"= (?:fadd|fmul|fsub|fdiv|fcmp) (?:fast|reassoc|contract|nnan|ninf|nsz|arcp|afn)\b")
 
 
-INFERENCE_KERNELS = [
-    fused_lstm._probabilities_serial,
-    fused_lstm._probabilities_parallel,
-    fused_lstm._final_states_serial,
-    fused_lstm._final_states_parallel,
-]
+INFERENCE_KERNELS = [fused_lstm._probabilities_serial, fused_lstm._probabilities_parallel]
 
 
 @pytest.mark.parametrize("kernel", INFERENCE_KERNELS, ids=lambda kernel: kernel.__name__)

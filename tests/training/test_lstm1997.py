@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from training import lstm1997
+from training import kernels, lstm1997
+from training.architectures import build_model
 from training.criterion import StoppingCriterion
 from training.evaluate import evaluate
-from training.models import PaperLSTM, PaperLSTMConfig, build_model, one_hot, parameter_count
+from training.models import PaperLSTM, PaperLSTMConfig, one_hot, parameter_count
 from training.task import TaskSpec, generate, get_task, make_generator
 from training.train import TrainConfig, default_train_config, train_trial
 
@@ -155,10 +156,12 @@ def test_torch_forward_kernel_and_numpy_model_agree() -> None:
         for parameter in model.parameters():
             parameter.uniform_(-1.0, 1.0)
     batch = generate(get_task("6b"), 16, make_generator(5))
+    forward = kernels.compiled_forward(model, torch.device("cpu"))
+    assert forward is not None
     with torch.no_grad():
         graph = model.probabilities(model(one_hot(batch.tokens), batch.lengths))
-        compiled = model.probabilities(model.forward_tokens(batch.tokens, batch.lengths))
-        alone = model.probabilities(model.forward_tokens(batch.tokens[3:4], batch.lengths[3:4]))
+    compiled = torch.from_numpy(forward(batch.tokens.numpy(), batch.lengths.numpy()))
+    alone = torch.from_numpy(forward(batch.tokens[3:4].numpy(), batch.lengths[3:4].numpy()))
     assert torch.allclose(graph, compiled, atol=1e-12, rtol=0)
     assert torch.equal(alone[0], compiled[3])
     weights = [p.detach().numpy() for p in model.weights]
@@ -193,13 +196,13 @@ SMALL = TaskSpec("6a", min_length=12, max_length=14, relevant_ranges=((2, 3), (6
 @pytest.mark.parametrize("gradient", ["truncated", "full"])
 def test_online_learner_is_the_generic_loop_at_batch_one(monkeypatch: pytest.MonkeyPatch, gradient: str) -> None:
     # The compiled learner trains in chunks and takes back the updates after the sequence that met the
-    # criterion; the generic loop (autograd-free training_step + torch SGD, one sequence per batch) must agree.
+    # criterion; the generic loop (the compiled mini-batch step + torch SGD, one sequence per batch) must agree.
     config = default_train_config(
         "lstm1997", SMALL, gradient=gradient, criterion_window=50, criterion_error=0.3, max_sequences=30_000
     )
     compiled = train_trial(SMALL, arch="lstm1997", train_config=config, seed=8)
     assert compiled.converged and compiled.sequences_to_criterion is not None
-    monkeypatch.setattr(PaperLSTM, "online_learner", lambda self: None)
+    monkeypatch.setattr(kernels, "online_learner", lambda model, gradient: None)
     config = dataclasses.replace(config, max_sequences=compiled.sequences_to_criterion)
     generic = train_trial(SMALL, arch="lstm1997", train_config=config, seed=8)
     assert generic.converged and compiled.sequences_to_criterion == generic.sequences_to_criterion

@@ -9,9 +9,9 @@ import functools
 import pytest
 import torch
 
+from training.architectures import ARCHITECTURES, build_model, config_from_dict, default_config
 from training.evaluate import evaluate
 from training.models import (
-    ARCHITECTURES,
     AttnRNNConfig,
     AttnRNNSeedConfig,
     LSTMConfig,
@@ -19,10 +19,7 @@ from training.models import (
     RNNConfig,
     SeedAttentionRNN,
     SequenceClassifier,
-    build_model,
-    config_from_dict,
     config_to_dict,
-    default_config,
     one_hot,
 )
 from training.task import (
@@ -112,10 +109,10 @@ def test_config_round_trips_and_rebuilds_the_same_module(config: ModelConfig) ->
 
 
 def test_unknown_architecture_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"unknown architecture 'gru'.*rnn, lstm, attn_rnn, attn_rnn_seed"):
-        config_from_dict({"arch": "gru"})
-    with pytest.raises(ValueError, match="unknown architecture 'gru'"):
-        default_config("gru")
+    with pytest.raises(ValueError, match=r"unknown architecture 'transformer'.*rnn, lstm, attn_rnn, attn_rnn_seed"):
+        config_from_dict({"arch": "transformer"})
+    with pytest.raises(ValueError, match="unknown architecture 'transformer'"):
+        default_config("transformer")
     with pytest.raises(ValueError, match="unknown architecture None"):
         config_from_dict({"hidden_size": 3})
 

@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 import training.train
+from training import kernels
+from training.architectures import REGISTRY, build_model
 from training.criterion import CRITERION_WINDOW
 from training.evaluate import evaluate
-from training.models import ARCHITECTURES, LSTMConfig, SequenceClassifier, build_model
+from training.models import LSTMConfig, SequenceClassifier
 from training.task import get_task
 from training.train import (
-    DEFAULT_TRAIN_CONFIGS,
     Progress,
     TrainConfig,
     TrainingCancelled,
@@ -165,9 +166,8 @@ def test_train_config_rejects_bad_values(kwargs: dict[str, object], message: str
 
 
 def test_default_train_configs() -> None:
-    assert set(DEFAULT_TRAIN_CONFIGS) == set(ARCHITECTURES)
     lstm = default_train_config("lstm")
-    assert lstm == DEFAULT_TRAIN_CONFIGS["lstm"]
+    assert lstm == REGISTRY["lstm"].train_config
     assert lstm.criterion_window == 2000 and lstm.criterion_error == 0.1  # the paper's criterion
     assert default_train_config("lstm", learning_rate=None).learning_rate == lstm.learning_rate
     changed = default_train_config("lstm", learning_rate=5e-4, max_sequences=10)
@@ -221,9 +221,7 @@ class ScriptedClassifier(SequenceClassifier):
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return torch.zeros(len(lengths), 8)
 
-    def training_step(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, float]:
+    def step(self, tokens: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
         self.judged_weights.append(float(self.weight.detach()))
         self.weight.grad = torch.ones(1)
         return self.answer(labels), 0.0
@@ -248,6 +246,7 @@ def scripted_trial(
 ) -> tuple[TrialResult, ScriptedClassifier]:
     model = ScriptedClassifier(respond)
     monkeypatch.setattr(training.train, "build_model", lambda config: model)
+    monkeypatch.setattr(kernels, "compiled_train_step", lambda model, gradient: model.step)
     # Plain SGD with rate 1 and no clipping: each step moves the weight by exactly -1.
     config = TrainConfig(
         optimizer="sgd", learning_rate=1.0, grad_clip=None, batch_size=200, max_sequences=max_sequences

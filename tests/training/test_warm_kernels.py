@@ -32,6 +32,6 @@ def test_warming_the_kernel_architectures_compiles_every_kernel() -> None:
     for arch in ARCHITECTURES_WITH_KERNELS:
         warm_kernels.warm_architecture(arch)
     kernels = compiled_kernels()
-    assert "training.fused_lstm._probabilities_parallel" in kernels and len(kernels) >= 8
+    assert "training.fused_lstm._probabilities_parallel" in kernels and len(kernels) >= 6
     untouched = sorted(name for name, kernel in kernels.items() if not kernel.signatures)
     assert not untouched, f"not compiled by warm_kernels: {untouched}"

@@ -110,9 +110,9 @@ def train(
     ] = False,
 ) -> None:
     """Train and test architectures with the paper's protocol; record every trial in the registry."""
+    from training.architectures import ARCHITECTURES
     from training.cli.progress import TrialProgressBars
     from training.evaluate import summarize
-    from training.models import ARCHITECTURES
     from training.recording import train_and_record
     from training.task import get_task
 
@@ -185,8 +185,8 @@ def bootstrap(
     ] = None,
 ) -> None:
     """Migrate the registry, then train and record one default checkpoint for every architecture without one."""
+    from training.architectures import ARCHITECTURES
     from training.cli.progress import TrialProgressBars
-    from training.models import ARCHITECTURES
     from training.recording import train_and_record
     from training.task import get_task
 

@@ -23,7 +23,7 @@ db_app = typer.Typer(help="Migrate the registry database (Alembic).", no_args_is
 
 
 def _check_arch(arch: str) -> str:
-    from training.models import ARCHITECTURES
+    from training.architectures import ARCHITECTURES
 
     if arch not in ARCHITECTURES:
         raise fail(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")

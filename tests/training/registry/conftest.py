@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.architectures import build_model, default_config
 from training.evaluate import TestResult
 from training.experiment import TrialRecord
-from training.models import build_model, default_config
 from training.registry import Registry
 from training.settings import get_settings
 from training.task import TaskSpec, get_task

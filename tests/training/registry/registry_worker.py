@@ -13,9 +13,10 @@ import sys
 
 import torch
 
+from training.architectures import build_model
 from training.evaluate import TestResult
 from training.experiment import TrialRecord
-from training.models import LSTMConfig, build_model
+from training.models import LSTMConfig
 from training.registry import Registry
 from training.task import get_task
 from training.train import CurvePoint, TrainConfig, TrialResult

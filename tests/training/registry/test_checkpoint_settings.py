@@ -6,8 +6,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from training.architectures import build_model, default_config
 from training.checkpoint import CheckpointError, from_checkpoint, read_config, to_checkpoint
-from training.models import build_model, config_to_dict, default_config
+from training.models import config_to_dict
 from training.settings import DEFAULT_DATABASE_URL, Settings, get_settings, resolve_device
 
 

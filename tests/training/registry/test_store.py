@@ -8,9 +8,10 @@ import pytest
 import torch
 from sqlalchemy import event, text
 
+from training.architectures import ARCHITECTURES
 from training.evaluate import evaluate, predict_probabilities, summarize
 from training.experiment import TrialRecord
-from training.models import ARCHITECTURES, config_to_dict
+from training.models import config_to_dict
 from training.registry import (
     CorruptCheckpoint,
     NoActiveVersion,
