@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from training.architectures import ARCHITECTURES, build_model, config_from_dict, default_config
-from training.evaluate import evaluate
+from training.evaluate import evaluate, predict_probabilities
 from training.models import (
     AttnRNNConfig,
     AttnRNNSeedConfig,
@@ -22,17 +22,16 @@ from training.models import (
     config_to_dict,
     one_hot,
 )
+from training.sequences import Parsed, pad_parsed, parse
 from training.task import (
     N_SYMBOLS,
     RELEVANT,
     SYMBOL_IDS,
     TaskSpec,
     decode,
-    encode,
     generate,
     get_task,
     make_generator,
-    pad,
 )
 from training.train import default_train_config, train_trial
 
@@ -56,10 +55,14 @@ def exact_probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths
     return model64(one_hot(tokens).double(), lengths).softmax(dim=1)
 
 
-@torch.no_grad()
 def probabilities(model: SequenceClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Through `forward_tokens`, the path training, testing and serving take (the fused kernel for lstm)."""
-    return model.forward_tokens(tokens, lengths).softmax(dim=1)
+    """The path testing and serving take: a model's compiled forward where it has one (lstm, lstm1997), else its
+    module."""
+    return predict_probabilities(model, tokens, lengths)
+
+
+def pad(sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    return pad_parsed([Parsed(decode(sequence), bytes(sequence)) for sequence in sequences])
 
 
 def mixed_batch(seed: int) -> list[list[int]]:
@@ -102,7 +105,7 @@ def test_config_round_trips_and_rebuilds_the_same_module(config: ModelConfig) ->
         k: v.shape for k, v in rebuilt.state_dict().items()
     }
     rebuilt.load_state_dict(original.state_dict())
-    tokens, lengths = pad([encode("EabXcdYaB"), encode("EYXB")])
+    tokens, lengths = pad_parsed([parse("EabXcdYaB"), parse("EYXB")])
     assert torch.equal(probabilities(original, tokens, lengths), probabilities(rebuilt, tokens, lengths))
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.n_classes = 3  # type: ignore[misc]
@@ -202,7 +205,7 @@ def test_attention_weights_cover_only_real_steps(arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ["rnn", "lstm"])
 def test_models_without_attention_say_so(arch: str) -> None:
-    tokens, lengths = pad([encode("EXYB")])
+    tokens, lengths = pad_parsed([parse("EXYB")])
     with pytest.raises(TypeError, match="has no attention weights"):
         model_for(arch).attention(one_hot(tokens), lengths)
 
