@@ -22,7 +22,7 @@ _STUDY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def learning_arches() -> tuple[str, ...]:
-    from training.models import ARCHITECTURES
+    from training.architectures import ARCHITECTURES
 
     return tuple(arch for arch in ARCHITECTURES if arch not in _NOT_LEARNING)
 

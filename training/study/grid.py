@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from training.architectures import default_config
 from training.experiment import TrialSpec, plan_trials
-from training.models import config_to_dict, default_config
+from training.models import config_to_dict
 from training.task import TaskSpec
 
 DEFAULT_LAGS: tuple[int, ...] = (100, 200, 400, 700, 1000)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from training.architectures import REGISTRY
 from training.registry import Registry
 from training.registry.studies import Studies, StudyInfo
-from training.report import ARCH_COLOURS
 from training.study.stats import PointSummary, summarize_study
 
 
@@ -74,7 +74,8 @@ def plot_study(points: Sequence[PointSummary], path: Path, *, title: str) -> Pat
     for arch in arches:
         mine = [p for p in points if p.arch == arch]
         met = [(p.minimal_lag, p.median_sequences) for p in mine if p.median_sequences is not None]
-        line = axes.plot([x for x, _ in met], [y for _, y in met], "-", color=ARCH_COLOURS.get(arch), label=arch)[0]
+        colour = REGISTRY[arch].colour if arch in REGISTRY else None
+        line = axes.plot([x for x, _ in met], [y for _, y in met], "-", color=colour, label=arch)[0]
         colour = str(line.get_color())
         for p in mine:
             if p.median_sequences is None:
