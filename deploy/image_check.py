@@ -239,6 +239,9 @@ def job_smoke(submit_url: str, follow_url: str, api_key: str, limit_s: float) ->
         "error": job["error"],
         "seconds": round(time.monotonic() - started, 1),
         "trials": len(job["results"]),
+        # Which worker claimed it, where the service records that (issue 13's job queue).
+        "worker": job.get("worker"),
+        "attempts": job.get("attempts"),
     }
     if job["status"] != "succeeded":
         raise CheckFailed(f"job {job['id']} ended {job['status']}: {job['error']}")
