@@ -41,7 +41,13 @@ sys.path.insert(0, str(ROOT))
 from machine import describe_machine  # noqa: E402
 
 from tests.support.registry import make_registry  # noqa: E402
-from tests.support.server import LiveServer, bound_socket, server_environment, start_server  # noqa: E402
+from tests.support.server import (  # noqa: E402
+    LiveServer,
+    bound_socket,
+    server_environment,
+    start_server,
+    wait_until_ready,
+)
 
 RESULTS = ROOT / "bench" / "results" / "serve.json"
 TARGETS = {
@@ -244,15 +250,7 @@ def cold_start(database_url: str, workdir: Path, *, numba_cache: Path | None = N
     started = time.monotonic()
     process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited during start-up; see {log.name}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.02)
+        wait_until_ready(f"http://127.0.0.1:{port}", process, Path(log.name))
         seconds = time.monotonic() - started
         server = psutil.Process(process.pid)
         cpu = server.cpu_times()
@@ -412,17 +410,12 @@ def start_tree_server(tree: Path, database_url: str, workdir: Path) -> tuple[sub
             command, cwd=tree, env=tree_environment(tree, database_url), stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600  # a tree checked out afresh compiles its kernels first
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the server of {tree} did not start; see {log.name}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+    try:
+        wait_until_ready(url, process, Path(log.name), timeout_s=600)  # a fresh tree compiles its kernels first
+    except RuntimeError:
+        process.kill()
+        raise
+    return process, url
 
 
 def tree_registry(tree: Path, path: Path) -> str:

@@ -75,8 +75,8 @@ def test_training_never_imports_service() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11 item 4 (another helper's refactor, not landed yet): training/registry/store.py still imports "
-    "train.TrialResult and evaluate; remove this mark when it lands",
+    reason="issue 11 item 4 (another helper's refactor, not landed yet): training/registry/store.py imports "
+    "training.train and training.evaluate, records.py training.evaluate; remove this mark when it lands",
 )
 def test_the_registry_never_imports_the_trainer() -> None:
     registry = [name for name in modules() if _within(name, ("training.registry",))]
