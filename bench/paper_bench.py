@@ -26,9 +26,10 @@ from machine import describe_machine  # noqa: E402
 
 from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
-from training.experiment import TrialRecord, run_trials  # noqa: E402
+from training.experiment import run_architectures  # noqa: E402
 from training.kernels import online_learner  # noqa: E402
 from training.models import PaperLSTMConfig  # noqa: E402
+from training.protocol import TrialRecord  # noqa: E402
 from training.task import generate, get_task, make_generator  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "paper.json"
@@ -124,15 +125,15 @@ def main() -> None:
         # Trials run a pool's width at a time and the JSON is rewritten after each group, so a long run that is
         # stopped still leaves every finished trial on disk.
         for first in range(0, planned, args.workers):
-            records = run_trials(
-                "lstm1997",
+            (records,) = run_architectures(
+                ["lstm1997"],
                 task,
                 trials=min(args.workers, planned - first),
                 seed=args.seed + first,
                 overrides={"max_sequences": args.budget, "gradient": args.gradient},
                 n_test=PAPER_TEST_SET,
                 workers=args.workers,
-            )
+            ).values()
             for record in records:
                 rows.append(trial_row(record))
                 print(f"{task_name} {json.dumps(rows[-1])}", flush=True)

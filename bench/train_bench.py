@@ -24,10 +24,12 @@ sys.path.insert(0, str(ROOT))
 from machine import describe_machine  # noqa: E402
 
 from training.architectures import default_config  # noqa: E402
-from training.evaluate import PAPER_FIGURES, bag_of_symbols_ceiling, summarize  # noqa: E402
+from training.evaluate import PAPER_FIGURES, bag_of_symbols_ceiling  # noqa: E402
 from training.experiment import run_architectures  # noqa: E402
+from training.protocol import summarize  # noqa: E402
 from training.task import TaskSpec, generate, get_task, make_generator  # noqa: E402
-from training.train import TrainConfig, default_train_config, train_trial  # noqa: E402
+from training.train import default_train_config, train_trial  # noqa: E402
+from training.train_config import TrainConfig  # noqa: E402
 
 SEED_BASELINE = ROOT.parent / "shared" / "baselines" / "seed_pipeline.py"
 RESULTS = ROOT / "bench" / "results" / "train.json"

@@ -13,19 +13,27 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable
 from multiprocessing.process import BaseProcess
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.errors import Conflict, RegistryUnavailable
 from service.logging_setup import current_request_id, events
-from service.schemas import TrainJobCreate, TrialPublic
+from service.schemas import TrainJobCreate
 from training.lifetime import exit_with_parent
-from training.registry import JobInfo, Registry, RegistryError, VersionInfo, best_effort, retry_transient
+from training.registry import (
+    JobInfo,
+    JobParams,
+    JobStatus,
+    JobTrial,
+    Registry,
+    RegistryError,
+    VersionInfo,
+    best_effort,
+    retry_transient,
+)
 
 logger = logging.getLogger("service.jobs")
 
@@ -35,22 +43,6 @@ CANCEL_GRACE_S = 30.0
 PROCESS_POLL_S = 0.1
 # The exit status of a job process that found no registry to write to.
 REGISTRY_GONE_EXIT_CODE = 3
-# The fields of a job's parameters that override an architecture's training defaults.
-TRAIN_OVERRIDES = {"optimizer", "learning_rate", "batch_size", "grad_clip", "max_sequences"}
-
-
-def kept_summary(versions: Sequence[VersionInfo]) -> str:
-    """Which trials a job kept in the registry, in words: "kept 2 trials: lstm versions 3, 4"."""
-    if not versions:
-        return "no trial was kept"
-    by_arch: dict[str, list[int]] = {}
-    for version in versions:
-        by_arch.setdefault(version.arch, []).append(version.version)
-    parts = [
-        f"{arch} version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
-        for arch, numbers in by_arch.items()
-    ]
-    return f"kept {len(versions)} trial{'s' if len(versions) > 1 else ''}: {'; '.join(parts)}"
 
 
 def public_failure(error: BaseException) -> str:
@@ -64,30 +56,9 @@ def public_failure(error: BaseException) -> str:
     return "training failed with an internal error (see the service log)"
 
 
-def trial_public(version: VersionInfo) -> dict[str, Any]:
-    return TrialPublic(
-        arch=version.arch,
-        seed=version.seed,
-        converged=version.converged,
-        sequences_to_criterion=version.sequences_to_criterion,
-        wrong_argmax=version.wrong_argmax,
-        wrong_paper=version.wrong_paper,
-        n_test=version.n_test,
-        model_version=version.version,
-    ).model_dump()
-
-
-def end_job(registry: Registry, job_id: str, status: str, reason: str | None = None) -> JobInfo:
-    """Write a job's final status, its results (every trial it recorded) and, with a reason, its error ending
-    in the trials it kept. Retried through transient faults; any other fault is raised."""
-
-    def write() -> JobInfo:
-        versions = registry.job_versions(job_id)
-        error = None if reason is None else f"{reason}; {kept_summary(versions)}"
-        results = [trial_public(version) for version in versions]
-        return registry.update_job(job_id, status=status, results=results, error=error)
-
-    return retry_transient(write, what=f"job {job_id}: end as {status}")
+def end_job(registry: Registry, job_id: str, status: JobStatus, reason: str | None = None) -> JobInfo:
+    """`Registry.end_job`, retried through transient faults; any other fault is raised."""
+    return retry_transient(lambda: registry.end_job(job_id, status, reason), what=f"job {job_id}: end as {status}")
 
 
 class _CancelPoll:
@@ -112,7 +83,7 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
     import torch
 
     from training.architectures import ARCHITECTURES
-    from training.experiment import TrialProgress
+    from training.protocol import TrialProgress
     from training.recording import train_and_record
     from training.task import get_task
     from training.train import TrainingCancelled
@@ -129,11 +100,11 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
         raise SystemExit(REGISTRY_GONE_EXIT_CODE) from None
 
     def write_progress(progress: TrialProgress) -> None:
-        best_effort(lambda: registry.update_job(job_id, progress=asdict(progress)), what=f"job {job_id}: progress")
+        best_effort(lambda: registry.update_job(job_id, progress=progress), what=f"job {job_id}: progress")
 
     def write_results(_: VersionInfo) -> None:  # the trial is safe already; the list is written again at the end
         best_effort(
-            lambda: registry.update_job(job_id, results=[trial_public(v) for v in registry.job_versions(job_id)]),
+            lambda: registry.update_job(job_id, results=[JobTrial.of(v) for v in registry.job_versions(job_id)]),
             what=f"job {job_id}: results",
         )
 
@@ -142,12 +113,10 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
         info = registry.job(job_id)
         if info.cancel_requested or info.status != "queued":
             return
-        params = TrainJobCreate.model_validate(info.params)
+        params = info.params
         arches = ARCHITECTURES if params.arch == "all" else (params.arch,)
         start = TrialProgress(arches[0], 0, params.trials, 0, params.max_sequences, None, None)
-        retry_transient(
-            lambda: registry.update_job(job_id, status="running", progress=asdict(start)), what=f"job {job_id}: start"
-        )
+        retry_transient(lambda: registry.update_job(job_id, status="running", progress=start), what=f"job {job_id}")
         try:
             train_and_record(
                 registry,
@@ -155,7 +124,7 @@ def run_job(job_id: str, database_url: str, threads: int) -> None:
                 get_task(params.task),
                 trials=params.trials,
                 seed=params.seed,
-                overrides=params.model_dump(include=TRAIN_OVERRIDES),
+                overrides=params.train_overrides(),
                 activate=params.activate,
                 job_id=job_id,
                 on_progress=write_progress,
@@ -181,7 +150,7 @@ def record_ended(registry: Registry, job_id: str, exitcode: int | None) -> JobIn
     info = registry.job(job_id)
     if info.finished:
         return info
-    status = "cancelled" if info.cancel_requested else "failed"
+    status: JobStatus = "cancelled" if info.cancel_requested else "failed"
     return end_job(registry, job_id, status, f"the training process ended with exit code {exitcode}")
 
 
@@ -224,7 +193,7 @@ class JobManager:
         problem = await asyncio.to_thread(self.registry.problem)
         if problem is not None:  # nowhere to record the job, or its trials
             raise RegistryUnavailable(f"no training job can start: {problem}", hint="see GET /readyz")
-        info = await asyncio.to_thread(self.registry.create_job, params.model_dump(mode="json"))
+        info = await asyncio.to_thread(self.registry.create_job, JobParams(**params.model_dump()))
         self._request_ids[info.id] = current_request_id()
         events.info("job queued", job_id=info.id, arch=params.arch, trials=params.trials)
         await self._queue.put(info.id)

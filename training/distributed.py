@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from training.experiment import OnTrial, TrialProgress, TrialRecord, TrialSpec, _execute, _payload, _rebuild
+from training.experiment import OnTrial, TrialSpec, _execute, _payload, _rebuild
+from training.protocol import TrialProgress, TrialRecord
 
 RAY_EXTRA = "temporal-order[ray]"
 # A trial is retried this often when its worker dies; an exception raised by the trial itself is not retried.

@@ -6,8 +6,7 @@ the summary over trials that the report, the registry and the service's /metrics
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,23 +15,13 @@ import torch
 from training.criterion import argmax_correct, paper_correct
 from training.kernels import compiled_forward
 from training.models import SequenceClassifier
+from training.protocol import TestResult
 from training.task import Batch, TaskSpec, generate, make_generator
 
 N_TEST = 3000
 # Test sequences come from a stream no training seed can reach: a trial's seed plus this offset.
 TEST_SEED_OFFSET = 1_000_003
 EVAL_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class TestResult:
-    n_test: int
-    wrong_argmax: int
-    wrong_paper: int
-
-    @property
-    def accuracy(self) -> float:
-        return 1.0 - self.wrong_argmax / self.n_test if self.n_test else float("nan")
 
 
 @torch.no_grad()
@@ -83,63 +72,6 @@ def bag_of_symbols_ceiling(task: TaskSpec, *, seed: int, n_test: int = N_TEST) -
     for (bag, _), count in counts.items():
         best[bag] = max(best.get(bag, 0), count)
     return sum(best.values()) / n_test
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """One trial as the summary needs it."""
-
-    seed: int
-    converged: bool
-    sequences_to_criterion: int | None
-    wrong_argmax: int
-    wrong_paper: int
-    n_test: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Summary:
-    trials: int
-    converged: int
-    median_sequences_to_criterion: float | None
-    mean_sequences_to_criterion: float | None
-    mean_wrong_argmax: float
-    std_wrong_argmax: float
-    mean_wrong_paper: float
-    std_wrong_paper: float
-    n_test: int
-    mean_test_accuracy: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _std(values: Sequence[float]) -> float:
-    return statistics.pstdev(values) if len(values) > 1 else 0.0
-
-
-def summarize(outcomes: Sequence[TrialOutcome]) -> Summary:
-    """Converged count, median and mean sequences to criterion (converged trials), mean ± std wrong."""
-    if not outcomes:
-        raise ValueError("no trials to summarize")
-    to_criterion = [o.sequences_to_criterion for o in outcomes if o.sequences_to_criterion is not None]
-    argmax = [float(o.wrong_argmax) for o in outcomes]
-    paper = [float(o.wrong_paper) for o in outcomes]
-    return Summary(
-        trials=len(outcomes),
-        converged=sum(o.converged for o in outcomes),
-        median_sequences_to_criterion=float(statistics.median(to_criterion)) if to_criterion else None,
-        mean_sequences_to_criterion=float(statistics.fmean(to_criterion)) if to_criterion else None,
-        mean_wrong_argmax=statistics.fmean(argmax),
-        std_wrong_argmax=_std(argmax),
-        mean_wrong_paper=statistics.fmean(paper),
-        std_wrong_paper=_std(paper),
-        n_test=outcomes[0].n_test,
-        mean_test_accuracy=statistics.fmean(1.0 - o.wrong_argmax / o.n_test for o in outcomes),
-    )
 
 
 @dataclass(frozen=True)

@@ -19,52 +19,16 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from training.architectures import build_model, config_from_dict, default_config
-from training.evaluate import N_TEST, TestResult, TrialOutcome, evaluate
+from training.evaluate import N_TEST, evaluate
 from training.lifetime import exit_with_parent
 from training.models import config_to_dict
+from training.protocol import CurvePoint, TestResult, TrialProgress, TrialRecord, TrialResult
 from training.task import TaskSpec
-from training.train import (
-    CurvePoint,
-    Progress,
-    TrainConfig,
-    TrainingCancelled,
-    TrialResult,
-    default_train_config,
-    train_trial,
-)
+from training.train import Progress, default_train_config, train_trial
+from training.train_config import TrainConfig
 
 # Workers report progress at most this often, so the queue never dominates a fast trial.
 PROGRESS_INTERVAL_S = 0.5
-
-
-@dataclass(frozen=True)
-class TrialProgress:
-    """Where a trial stands; a training job stores the latest as its progress."""
-
-    arch: str
-    trial: int  # 1-based within its architecture (0: none started yet)
-    trials: int
-    sequences: int
-    max_sequences: int
-    train_error: float | None
-    train_accuracy: float | None
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    trial: TrialResult
-    test: TestResult
-
-    @property
-    def outcome(self) -> TrialOutcome:
-        return TrialOutcome(
-            seed=self.trial.seed,
-            converged=self.trial.converged,
-            sequences_to_criterion=self.trial.sequences_to_criterion,
-            wrong_argmax=self.test.wrong_argmax,
-            wrong_paper=self.test.wrong_paper,
-            n_test=self.test.n_test,
-        )
 
 
 @dataclass(frozen=True)
@@ -254,34 +218,6 @@ def _drain(progress_queue: Any, on_progress: Callable[[TrialProgress], None] | N
             on_progress(progress)
 
 
-def run_trials(
-    arch: str,
-    task: TaskSpec,
-    *,
-    trials: int,
-    seed: int = 0,
-    overrides: dict[str, Any] | None = None,
-    n_test: int = N_TEST,
-    workers: int = 1,
-    on_progress: Callable[[TrialProgress], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_trial: OnTrial | None = None,
-) -> list[TrialRecord]:
-    """`trials` independent trials of one architecture; raises TrainingCancelled if `should_stop` fires."""
-    return run_architectures(
-        (arch,),
-        task,
-        trials=trials,
-        seed=seed,
-        overrides=overrides,
-        n_test=n_test,
-        workers=workers,
-        on_progress=on_progress,
-        should_stop=should_stop,
-        on_trial=on_trial,
-    )[arch]
-
-
 def run_architectures(
     arches: Sequence[str],
     task: TaskSpec,
@@ -306,14 +242,3 @@ def run_architectures(
     for spec, record in zip(specs, records, strict=True):
         by_arch[spec.arch].append(record)
     return by_arch
-
-
-__all__ = [
-    "OnTrial",
-    "TrainingCancelled",
-    "TrialProgress",
-    "TrialRecord",
-    "TrialSpec",
-    "run_architectures",
-    "run_trials",
-]

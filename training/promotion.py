@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from training.evaluate import N_TEST, evaluate
-from training.registry import Registry, VersionInfo, best_trial
+from training.protocol import best_trial
+from training.registry import Registry, VersionInfo
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from training.evaluate import N_TEST, TrialOutcome
-from training.experiment import TrialProgress, TrialRecord, TrialSpec, run_architectures
+from training.evaluate import N_TEST
+from training.experiment import TrialSpec, run_architectures
+from training.protocol import TrialOutcome, TrialProgress, TrialRecord
 from training.registry import Registry, RunInfo, VersionInfo, retry_transient
 from training.task import TaskSpec
-from training.train import TrainingCancelled
 
 logger = logging.getLogger("training.recording")
 
@@ -51,7 +51,7 @@ def train_and_record(
 ) -> list[TrainedArch]:
     """Train `trials` trials of each architecture and record each in `registry` (None: train only).
 
-    Raises TrainingCancelled when `should_stop` fires; every trial recorded until then stays in the registry.
+    Raises `training.train.TrainingCancelled` when `should_stop` fires; the trials recorded by then stay.
     """
     open_runs: dict[str, int] = {}
     closed: dict[str, RunInfo] = {}
@@ -89,13 +89,12 @@ def train_and_record(
             should_stop=should_stop,
             on_trial=record,
         )
-    except BaseException as error:
-        if registry is not None:
-            status = "cancelled" if isinstance(error, TrainingCancelled) else "failed"
-            for arch, run_id in open_runs.items():
-                try:
-                    registry.finish_run(run_id, activate=False, status=status)
-                except Exception:
-                    logger.exception("%s: closing the %s run failed", who, arch)
+    except BaseException:
+        for arch, run_id in open_runs.items():
+            try:
+                if registry is not None:  # always: runs are opened only in a registry
+                    registry.finish_run(run_id, activate=False)
+            except Exception:
+                logger.exception("%s: closing the %s run failed", who, arch)
         raise
     return [TrainedArch(arch, [trial.outcome for trial in by_arch[arch]], closed.get(arch)) for arch in arches]

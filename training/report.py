@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.architectures import REGISTRY
-from training.evaluate import PAPER_FIGURES, Summary, TrialOutcome, summarize
+from training.evaluate import PAPER_FIGURES
+from training.protocol import Summary, TrialOutcome, summarize
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -22,6 +22,7 @@ from training.criterion import StoppingCriterion, judge_batch
 from training.flat_parameters import FlatParameters
 from training.lstm1997 import OnlineLearner
 from training.models import ModelConfig, SequenceClassifier
+from training.protocol import CurvePoint, TrialResult
 from training.task import Batch, SequenceStream, TaskSpec, make_generator
 from training.train_config import TrainConfig
 
@@ -43,13 +44,6 @@ def default_train_config(arch: str, task: TaskSpec | None = None, **overrides: A
     return dataclasses.replace(base, **chosen)
 
 
-@dataclass(frozen=True)
-class CurvePoint:
-    sequences: int
-    train_error: float
-    train_accuracy: float
-
-
 @dataclass
 class Progress:
     """What a progress hook sees after every batch."""
@@ -58,20 +52,6 @@ class Progress:
     max_sequences: int
     train_error: float
     train_accuracy: float
-
-
-@dataclass
-class TrialResult:
-    model: SequenceClassifier
-    model_config: ModelConfig
-    train_config: TrainConfig
-    task: TaskSpec
-    seed: int
-    converged: bool
-    sequences_seen: int
-    sequences_to_criterion: int | None
-    curve: list[CurvePoint] = field(default_factory=list)
-    wall_seconds: float = 0.0
 
 
 class TrainingCancelled(Exception):

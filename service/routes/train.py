@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -17,10 +18,10 @@ router = APIRouter(prefix="/train", tags=["train"])
 def job_public(info: JobInfo) -> TrainJobPublic:
     return TrainJobPublic(
         id=info.id,
-        status=info.status,  # type: ignore[arg-type]
-        params=TrainJobCreate.model_validate(info.params),
-        progress=TrainJobProgress.model_validate(info.progress or {}),
-        results=[TrialPublic.model_validate(result) for result in info.results],
+        status=info.status,
+        params=TrainJobCreate.model_validate(asdict(info.params)),
+        progress=TrainJobProgress.model_validate(asdict(info.progress) if info.progress else {}),
+        results=[TrialPublic.model_validate(asdict(result)) for result in info.results],
         error=info.error,
         created_at=info.created_at,
         started_at=info.started_at,

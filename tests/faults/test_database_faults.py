@@ -19,12 +19,14 @@ from sqlalchemy.exc import OperationalError
 
 from service.jobs import public_failure, record_ended
 from service.schemas import TrainJobCreate
+from training.protocol import TrialProgress
 from training.recording import train_and_record
-from training.registry import Registry, best_effort, is_transient, retry_transient
+from training.registry import JobParams, Registry, best_effort, is_transient, retry_transient
 from training.task import get_task
 
 JOB_PROCESS = Path(__file__).with_name("job_process.py")
 JOB_TIMEOUT_S = 240
+PROGRESS = TrialProgress("lstm", 1, 3, 50, 100, 0.9, 0.0)
 
 
 def run_job_process(job_id: str, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -40,9 +42,9 @@ def run_job_process(job_id: str, url: str, *extra: str) -> subprocess.CompletedP
 def test_a_held_write_lock_is_a_transient_error(
     registry: Registry, db_path: Path, write_lock: Any, tiny_job: TrainJobCreate
 ) -> None:
-    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    job = registry.create_job(JobParams(**tiny_job.model_dump()))
     with write_lock(db_path), pytest.raises(OperationalError) as caught:
-        registry.update_job(job.id, progress={"sequences": 1})
+        registry.update_job(job.id, progress=PROGRESS)
     assert is_transient(caught.value)
 
 
@@ -53,7 +55,7 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
     tiny_job: TrainJobCreate,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    job = registry.create_job(JobParams(**tiny_job.model_dump()))
     retried = threading.Event()
 
     class OnRetry(logging.Handler):
@@ -65,7 +67,7 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
     logging.getLogger("training.registry").addHandler(handler)
     try:
         with write_lock(db_path) as lock:
-            skipped = best_effort(lambda: registry.update_job(job.id, progress={"sequences": 50}), what="progress")
+            skipped = best_effort(lambda: registry.update_job(job.id, progress=PROGRESS), what="progress")
             assert skipped is None and "progress failed, skipped" in caplog.text
 
             def release_after_first_retry() -> None:
@@ -101,7 +103,7 @@ def test_a_non_transient_error_is_not_retried() -> None:
 def test_a_job_whose_registry_is_locked_at_start_waits_and_succeeds(
     registry: Registry, db_path: Path, db_url: str, tmp_path: Path, write_lock: Any, tiny_job: TrainJobCreate
 ) -> None:
-    job = registry.create_job(tiny_job.model_copy(update={"trials": 1}).model_dump(mode="json"))
+    job = registry.create_job(JobParams(**tiny_job.model_copy(update={"trials": 1}).model_dump()))
     log = tmp_path / "job.log"
     with log.open("w") as out, write_lock(db_path):
         process = subprocess.Popen(
@@ -118,14 +120,14 @@ def test_a_job_whose_registry_is_locked_at_start_waits_and_succeeds(
     assert process.wait(timeout=JOB_TIMEOUT_S) == 0, log.read_text()
     info = registry.job(job.id)
     assert info.status == "succeeded", info.error
-    assert [result["model_version"] for result in info.results] == [1]
+    assert [result.model_version for result in info.results] == [1]
     assert registry.active_version("lstm") is not None
 
 
 def test_a_full_disk_in_the_third_trial_keeps_the_first_two(
     registry: Registry, db_url: str, tiny_job: TrainJobCreate
 ) -> None:
-    job = registry.create_job(tiny_job.model_dump(mode="json"))
+    job = registry.create_job(JobParams(**tiny_job.model_dump()))
     ended = run_job_process(job.id, db_url, "2")
     assert ended.returncode != 0, ended.stderr[-2000:]
     assert "database or disk is full" in ended.stderr or "disk I/O error" in ended.stderr, ended.stderr[-2000:]
@@ -134,7 +136,7 @@ def test_a_full_disk_in_the_third_trial_keeps_the_first_two(
     info = record_ended(registry, job.id, ended.returncode)
     assert info.status == "failed"
     assert "kept 2 trials: lstm versions 1, 2" in (info.error or "")
-    assert [result["model_version"] for result in info.results] == [1, 2]
+    assert [result.model_version for result in info.results] == [1, 2]
     for version in (1, 2):  # both checkpoints are whole and load
         assert registry.load_model("lstm", version).info.version == version
     assert [v.version for v in registry.versions("lstm")] == [2, 1]

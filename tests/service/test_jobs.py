@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import psutil
 
-from service.schemas import TERMINAL_JOB_STATUSES, TrainJobPublic
+from service import schemas
+from service.schemas import TERMINAL_JOB_STATUSES, JobStatus, TrainJobPublic
 from tests.support.registry import make_registry
-from training.registry import Registry
+from training.protocol import TrialProgress
+from training.registry import JOB_STATUSES, JobParams, JobTrial, Registry
+from training.registry import TERMINAL_JOB_STATUSES as REGISTRY_TERMINAL
 
 SHORT_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 3000, "seed": 3, "batch_size": 32}
 # The seed's attention never meets the criterion (it is capped at 50%), so this job runs until stopped; an
@@ -111,7 +115,7 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
     # A crashed server leaves a job "running" in the registry; simulate one besides the real shutdown.
     registry = Registry(url)
     try:
-        crashed = registry.create_job({"arch": "rnn"})
+        crashed = registry.create_job(JobParams(arch="rnn", task="6b", trials=1, max_sequences=100, seed=0))
         registry.update_job(crashed.id, status="running")
     finally:
         registry.close()
@@ -163,3 +167,13 @@ def test_a_job_without_activation_and_a_job_whose_process_dies(server_factory: A
         assert final.error.startswith("the training process ended with exit code -9"), final.error
         assert client.get("/models/attn_rnn_seed").json()["versions"] == []
         assert client.get("/models/lstm").json()["active_version"] == 1
+
+
+def test_the_api_and_the_registry_name_the_same_job_states_and_fields() -> None:
+    # The SDK reads service.schemas without importing training, so the wire contract states them again.
+    assert get_args(JobStatus) == JOB_STATUSES
+    assert TERMINAL_JOB_STATUSES == REGISTRY_TERMINAL
+    # Stored shapes map onto the API's models field for field (job_public converts one into the other).
+    assert list(schemas.TrainJobCreate.model_fields) == [f.name for f in fields(JobParams)]
+    assert list(schemas.TrainJobProgress.model_fields) == [f.name for f in fields(TrialProgress)]
+    assert list(schemas.TrialPublic.model_fields) == [f.name for f in fields(JobTrial)]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from training.architectures import ARCHITECTURES, build_model, default_config
 from training.evaluate import evaluate
-from training.experiment import TrialRecord
+from training.protocol import TrialRecord, TrialResult
 from training.registry import Registry
 from training.task import get_task
-from training.train import TrialResult, default_train_config, train_trial
+from training.train import default_train_config, train_trial
 
 N_TEST = 200
 

@@ -10,10 +10,12 @@ from torch import nn
 
 import training.train
 from training.architectures import build_model, default_config
-from training.evaluate import N_TEST, TrialOutcome, evaluate, summarize
+from training.evaluate import N_TEST, evaluate
 from training.models import SequenceClassifier
+from training.protocol import TrialOutcome, summarize
 from training.task import RELEVANT, Batch, SequenceStream, TaskSpec, get_task
-from training.train import TrainConfig, train_trial
+from training.train import train_trial
+from training.train_config import TrainConfig
 
 
 class RuleModel(SequenceClassifier):

@@ -16,7 +16,8 @@ from training.criterion import StoppingCriterion
 from training.evaluate import evaluate
 from training.models import PaperLSTM, PaperLSTMConfig, one_hot, parameter_count
 from training.task import TaskSpec, generate, get_task, make_generator
-from training.train import TrainConfig, default_train_config, train_trial
+from training.train import default_train_config, train_trial
+from training.train_config import TrainConfig
 
 Arrays = list[np.ndarray]
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.evaluate import TrialOutcome
+from training.protocol import TrialOutcome
 from training.report import ArchResults, render_markdown, write_report
 
 

@@ -17,15 +17,10 @@ from training.architectures import REGISTRY, build_model
 from training.criterion import CRITERION_WINDOW
 from training.evaluate import evaluate
 from training.models import LSTMConfig, SequenceClassifier
+from training.protocol import TrialResult
 from training.task import get_task
-from training.train import (
-    Progress,
-    TrainConfig,
-    TrainingCancelled,
-    TrialResult,
-    default_train_config,
-    train_trial,
-)
+from training.train import Progress, TrainingCancelled, default_train_config, train_trial
+from training.train_config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -180,7 +175,8 @@ def test_default_train_configs() -> None:
 
 def test_annealing_scales_the_learning_rate_with_the_window_error() -> None:
     from training.criterion import StoppingCriterion
-    from training.train import TrainConfig, annealing_factor
+    from training.protocol import TrainConfig
+    from training.train import annealing_factor
 
     config = TrainConfig(anneal=True, anneal_floor=0.05)
     criterion = StoppingCriterion(window=4)
@@ -195,7 +191,8 @@ def test_annealing_scales_the_learning_rate_with_the_window_error() -> None:
 
 def test_the_kept_weights_are_the_ones_the_criterion_judged() -> None:
     """Once the criterion is met no further update is applied, so the model is the one that was judged."""
-    from training.train import TrainConfig, train_trial
+    from training.protocol import TrainConfig
+    from training.train import train_trial
 
     task = get_task("6b").shortened(5)
     config = TrainConfig(learning_rate=1e-2, batch_size=32, max_sequences=60_000)

@@ -112,7 +112,7 @@ def train(
     """Train and test architectures with the paper's protocol; record every trial in the registry."""
     from training.architectures import ARCHITECTURES
     from training.cli.progress import TrialProgressBars
-    from training.evaluate import summarize
+    from training.protocol import summarize
     from training.recording import train_and_record
     from training.task import get_task
 

@@ -7,7 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from training.experiment import TrialProgress
+from training.protocol import TrialProgress
 
 
 class TrialProgressBars:

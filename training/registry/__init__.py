@@ -5,12 +5,16 @@ service's training jobs, in one SQLAlchemy database migrated by Alembic.
 """
 
 from training.registry.db import best_effort, is_transient, retry_transient
+from training.registry.jobs import kept_summary
 from training.registry.records import (
     JOB_STATUSES,
     TERMINAL_JOB_STATUSES,
     CorruptCheckpoint,
     JobInfo,
     JobNotFound,
+    JobParams,
+    JobStatus,
+    JobTrial,
     LoadedModel,
     MissingDatabaseDriver,
     NoActiveVersion,
@@ -21,7 +25,7 @@ from training.registry.records import (
     VersionInfo,
     VersionNotFound,
 )
-from training.registry.store import Registry, RunNotFound, TrialRecordLike, best_trial
+from training.registry.store import Registry, RunNotFound
 
 __all__ = [
     "JOB_STATUSES",
@@ -29,6 +33,9 @@ __all__ = [
     "CorruptCheckpoint",
     "JobInfo",
     "JobNotFound",
+    "JobParams",
+    "JobStatus",
+    "JobTrial",
     "LoadedModel",
     "MissingDatabaseDriver",
     "NoActiveVersion",
@@ -38,11 +45,10 @@ __all__ = [
     "RunInfo",
     "RunNotFound",
     "SchemaNotMigrated",
-    "TrialRecordLike",
     "VersionInfo",
     "VersionNotFound",
     "best_effort",
-    "best_trial",
     "is_transient",
+    "kept_summary",
     "retry_transient",
 ]

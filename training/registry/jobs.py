@@ -6,11 +6,14 @@ when it stops running it, is the queue's part (training/registry/queue.py).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import cast
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from training.protocol import TrialProgress
 from training.registry.orm import TrainingJob, utcnow
 from training.registry.records import (
     ACTIVE_JOB_STATUSES,
@@ -18,16 +21,34 @@ from training.registry.records import (
     TERMINAL_JOB_STATUSES,
     JobInfo,
     JobNotFound,
+    JobParams,
+    JobStatus,
+    JobTrial,
+    VersionInfo,
 )
+
+
+def kept_summary(versions: Sequence[VersionInfo]) -> str:
+    """Which trials a job kept in the registry, in words: "kept 2 trials: lstm versions 3, 4"."""
+    if not versions:
+        return "no trial was kept"
+    by_arch: dict[str, list[int]] = {}
+    for version in versions:
+        by_arch.setdefault(version.arch, []).append(version.version)
+    parts = [
+        f"{arch} version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        for arch, numbers in by_arch.items()
+    ]
+    return f"kept {len(versions)} trial{'s' if len(versions) > 1 else ''}: {'; '.join(parts)}"
 
 
 def _job_info(row: TrainingJob) -> JobInfo:
     return JobInfo(
         id=row.id,
-        status=row.status,
-        params=dict(row.params),
-        progress=dict(row.progress),
-        results=[dict(result) for result in row.results],
+        status=cast(JobStatus, row.status),  # update_job admits no other value
+        params=JobParams(**row.params),
+        progress=TrialProgress(**row.progress) if row.progress else None,
+        results=[JobTrial(**result) for result in row.results],
         error=row.error,
         cancel_requested=row.cancel_requested,
         created_at=row.created_at,
@@ -46,8 +67,9 @@ class JobsMixin:
 
     engine: Engine
     _sessions: sessionmaker[Session]
+    job_versions: Callable[[str], list[VersionInfo]]
 
-    def create_job(self, params: dict[str, Any], *, max_attempts: int = 1) -> JobInfo:
+    def create_job(self, params: JobParams, *, max_attempts: int = 1) -> JobInfo:
         """Queue a job; a worker that dies while running it gives it another go while attempts < max_attempts."""
         if max_attempts < 1:
             raise ValueError(f"a job needs at least one attempt, not {max_attempts}")
@@ -55,7 +77,7 @@ class JobsMixin:
             row = TrainingJob(
                 id=uuid.uuid4().hex,
                 status="queued",
-                params=dict(params),
+                params=asdict(params),
                 progress={},
                 results=[],
                 error=None,
@@ -89,9 +111,9 @@ class JobsMixin:
         self,
         job_id: str,
         *,
-        status: str | None = None,
-        progress: dict[str, Any] | None = None,
-        results: list[dict[str, Any]] | None = None,
+        status: JobStatus | None = None,
+        progress: TrialProgress | None = None,
+        results: Sequence[JobTrial] | None = None,
         error: str | None = None,
     ) -> JobInfo:
         """Change what is given; entering `running` stamps started_at, entering a final status finished_at."""
@@ -107,12 +129,19 @@ class JobsMixin:
                     row.finished_at = now
                 row.status = status
             if progress is not None:
-                row.progress = dict(progress)
+                row.progress = asdict(progress)
             if results is not None:
-                row.results = [dict(result) for result in results]
+                row.results = [asdict(result) for result in results]
             if error is not None:
                 row.error = error
             return _job_info(row)
+
+    def end_job(self, job_id: str, status: JobStatus, reason: str | None = None) -> JobInfo:
+        """Write a job's final status and, as its results, every trial it recorded; with a reason, the error gives
+        it and the trials kept."""
+        versions = self.job_versions(job_id)
+        error = None if reason is None else f"{reason}; {kept_summary(versions)}"
+        return self.update_job(job_id, status=status, results=[JobTrial.of(v) for v in versions], error=error)
 
     def request_cancel(self, job_id: str) -> JobInfo:
         """Ask a job to stop; a job still queued is cancelled at once, a running one by its worker."""

@@ -80,9 +80,6 @@ class TrainingRun(Base):
     task_spec: Mapped[dict[str, Any]]
     trials: Mapped[int]
     seed: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
-    converged: Mapped[int]
-    median_sequences_to_criterion: Mapped[float | None] = mapped_column(Float)
     model_config: Mapped[dict[str, Any]]
     train_config: Mapped[dict[str, Any]]
     # Not a foreign key: a run may be recorded by a worker (a process pool, later Ray) whose job row lives

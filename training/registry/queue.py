@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from training.protocol import TrialProgress
 from training.registry.jobs import JobsMixin
 from training.registry.orm import TrainingJob, utcnow
-from training.registry.records import JobInfo, JobNotFound, RegistryError
+from training.registry.records import JobInfo, JobNotFound, JobStatus, JobTrial, RegistryError
 
 # How long a claim holds without a heartbeat. A worker renews it every third of this, so a missed beat or
 # two (a database hiccup, a busy machine) does not lose the job.
@@ -121,8 +123,12 @@ class JobQueueMixin(JobsMixin):
             raise JobNotFound(f"no training job {job_id!r}")
         return Heartbeat(owned=renewed == 1, cancel_requested=bool(cancel))
 
-    def update_owned_job(self, job_id: str, worker: str, **values: Any) -> None:
-        """Write `values` (progress, results, ...) into a running job `worker` still owns; `LeaseLost` if not."""
+    def update_owned_job(
+        self, job_id: str, worker: str, *, progress: TrialProgress | None = None, **values: Any
+    ) -> None:
+        """Write `progress` and the column `values` into a running job `worker` still owns; `LeaseLost` if not."""
+        if progress is not None:
+            values["progress"] = asdict(progress)
         with self.engine.begin() as connection:
             changed = connection.execute(
                 update(TrainingJob)
@@ -137,14 +143,14 @@ class JobQueueMixin(JobsMixin):
         job_id: str,
         worker: str,
         *,
-        status: str,
-        results: list[dict[str, Any]] | None = None,
+        status: JobStatus,
+        results: Sequence[JobTrial] | None = None,
         error: str | None = None,
     ) -> JobInfo:
         """End a job `worker` still owns with a final status; `LeaseLost` if it is no longer its."""
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "lease_expires_at": None}
         if results is not None:
-            values["results"] = [dict(result) for result in results]
+            values["results"] = [asdict(result) for result in results]
         if error is not None:
             values["error"] = error
         self.update_owned_job(job_id, worker, **values)

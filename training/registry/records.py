@@ -4,17 +4,20 @@ its error tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-from training.evaluate import TrialOutcome
 from training.models import SequenceClassifier
+from training.protocol import TrialOutcome, TrialProgress
 from training.task import TaskSpec
 
-JOB_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
-TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
+# A job's states: queued -> running -> one of the terminal ones. The service's wire contract
+# (service.schemas.JobStatus, which its SDK reads without importing training) is checked against this one.
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+JOB_STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 ACTIVE_JOB_STATUSES: frozenset[str] = frozenset({"queued", "running"})
+TERMINAL_JOB_STATUSES: frozenset[str] = frozenset(JOB_STATUSES) - ACTIVE_JOB_STATUSES
 
 
 class RegistryError(Exception):
@@ -77,14 +80,7 @@ class VersionInfo:
 
     @property
     def outcome(self) -> TrialOutcome:
-        return TrialOutcome(
-            seed=self.seed,
-            converged=self.converged,
-            sequences_to_criterion=self.sequences_to_criterion,
-            wrong_argmax=self.wrong_argmax,
-            wrong_paper=self.wrong_paper,
-            n_test=self.n_test,
-        )
+        return TrialOutcome.of(self, self)
 
     @property
     def test_accuracy(self) -> float:
@@ -92,29 +88,7 @@ class VersionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the timestamp as ISO 8601)."""
-        return {
-            "arch": self.arch,
-            "version": self.version,
-            "active": self.active,
-            "task": self.task,
-            "task_spec": self.task_spec,
-            "run_id": self.run_id,
-            "seed": self.seed,
-            "converged": self.converged,
-            "sequences_seen": self.sequences_seen,
-            "sequences_to_criterion": self.sequences_to_criterion,
-            "wrong_argmax": self.wrong_argmax,
-            "wrong_paper": self.wrong_paper,
-            "n_test": self.n_test,
-            "parameter_count": self.parameter_count,
-            "sha256": self.sha256,
-            "size_bytes": self.size_bytes,
-            "model_config": self.model_config,
-            "train_config": self.train_config,
-            "curve": self.curve,
-            "wall_seconds": self.wall_seconds,
-            "created_at": self.created_at.isoformat(),
-        }
+        return {**asdict(self), "created_at": self.created_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -142,12 +116,51 @@ class LoadedModel:
 
 
 @dataclass(frozen=True)
+class JobParams:
+    """What a training job was asked for, as its row stores it (apart from any API's request model)."""
+
+    arch: str  # or "all"
+    task: str
+    trials: int
+    max_sequences: int
+    seed: int
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    grad_clip: float | None = None
+    activate: bool = True
+
+    def train_overrides(self) -> dict[str, Any]:
+        """What overrides an architecture's training defaults (None keeps the default)."""
+        keys = ("optimizer", "learning_rate", "batch_size", "grad_clip", "max_sequences")
+        return {key: getattr(self, key) for key in keys}
+
+
+@dataclass(frozen=True)
+class JobTrial:
+    """One trial a training job recorded, as the job's row lists it: its outcome, and the version it became."""
+
+    arch: str
+    seed: int
+    converged: bool
+    sequences_to_criterion: int | None
+    wrong_argmax: int
+    wrong_paper: int
+    n_test: int
+    model_version: int
+
+    @classmethod
+    def of(cls, version: VersionInfo) -> JobTrial:
+        return cls(arch=version.arch, model_version=version.version, **asdict(version.outcome))
+
+
+@dataclass(frozen=True)
 class JobInfo:
     id: str
-    status: str
-    params: dict[str, Any]
-    progress: dict[str, Any]
-    results: list[dict[str, Any]]
+    status: JobStatus
+    params: JobParams
+    progress: TrialProgress | None  # None until the job starts
+    results: list[JobTrial]
     error: str | None
     cancel_requested: bool
     created_at: datetime

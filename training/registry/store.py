@@ -9,9 +9,7 @@ comes back is a frozen snapshot (`VersionInfo`, `RunInfo`, `JobInfo`), never a l
 from __future__ import annotations
 
 import logging
-import statistics
 from collections.abc import Sequence
-from typing import Protocol
 
 from alembic import command
 from sqlalchemy import Engine, func, select
@@ -20,8 +18,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from training.checkpoint import Checkpoint, CheckpointError, from_checkpoint, read_config, to_checkpoint
-from training.evaluate import Summary, TestResult, TrialOutcome, summarize
 from training.models import config_to_dict, parameter_count
+from training.protocol import Summary, TrialOutcome, TrialRecord, best_trial, summarize
 from training.registry.activations import ActivationsMixin, set_active
 from training.registry.db import file_identity, make_engine, sqlite_file
 from training.registry.migrations import alembic_config, current_revisions, head_revisions
@@ -39,7 +37,6 @@ from training.registry.records import (
 )
 from training.settings import get_settings, resolve_device
 from training.task import TaskSpec
-from training.train import TrialResult
 
 logger = logging.getLogger("training.registry")
 
@@ -50,39 +47,6 @@ _VERSION_RACE_RETRIES = 5
 
 class RunNotFound(VersionNotFound):
     """No training run with that id (a `VersionNotFound`, so callers mapping that to 404 catch it too)."""
-
-
-class TrialRecordLike(Protocol):
-    """What `record_run` reads from a trial: `training.experiment.TrialRecord` has this shape."""
-
-    @property
-    def trial(self) -> TrialResult: ...
-
-    @property
-    def test(self) -> TestResult: ...
-
-
-def _outcome(record: TrialRecordLike) -> TrialOutcome:
-    return TrialOutcome(
-        seed=record.trial.seed,
-        converged=record.trial.converged,
-        sequences_to_criterion=record.trial.sequences_to_criterion,
-        wrong_argmax=record.test.wrong_argmax,
-        wrong_paper=record.test.wrong_paper,
-        n_test=record.test.n_test,
-    )
-
-
-def best_trial(outcomes: Sequence[TrialOutcome]) -> int:
-    """Index of the trial to serve: fewest wrong (argmax), then fewest sequences to criterion, unconverged
-    last; ties go to the earlier trial."""
-
-    def rank(index: int) -> tuple[int, int, int, int]:
-        outcome = outcomes[index]
-        to_criterion = outcome.sequences_to_criterion
-        return (outcome.wrong_argmax, to_criterion is None, to_criterion or 0, index)
-
-    return min(range(len(outcomes)), key=rank)
 
 
 def _recorded_by(job_id: str | None) -> str:
@@ -113,6 +77,22 @@ def _version_info(row: ModelVersion, *, active: bool) -> VersionInfo:
         curve=[dict(point) for point in row.curve],
         wall_seconds=row.wall_seconds,
         created_at=row.created_at,
+    )
+
+
+def _run_row(arch: str, task: TaskSpec, first: TrialRecord, *, job_id: str | None) -> TrainingRun:
+    """A run of `arch` with no trials yet; its first trial supplies the seed and the configuration."""
+    return TrainingRun(
+        arch=arch,
+        task=task.name,
+        task_spec=task.to_dict(),
+        trials=0,
+        seed=first.trial.seed,
+        model_config=config_to_dict(first.trial.model_config),
+        train_config=first.trial.train_config.to_dict(),
+        job_id=job_id,
+        wall_seconds=0.0,
+        created_at=utcnow(),
     )
 
 
@@ -207,7 +187,7 @@ class Registry(JobQueueMixin, ActivationsMixin):
         self,
         arch: str,
         task: TaskSpec,
-        records: Sequence[TrialRecordLike],
+        records: Sequence[TrialRecord],
         *,
         activate: bool = True,
         job_id: str | None = None,
@@ -221,29 +201,14 @@ class Registry(JobQueueMixin, ActivationsMixin):
                 raise ValueError(f"trial of {record.trial.model_config.arch!r} recorded under {arch!r}")
         # Serialising is CPU work: do it before the transaction, so the write lock is held only for I/O.
         checkpoints = [to_checkpoint(record.trial.model) for record in records]
-        outcomes = [_outcome(record) for record in records]
-        best = best_trial(outcomes)
-        to_criterion = [o.sequences_to_criterion for o in outcomes if o.sequences_to_criterion is not None]
-        first = records[0].trial
+        best = best_trial([record.outcome for record in records])
         for attempt in range(_VERSION_RACE_RETRIES):
             try:
                 with self._sessions.begin() as session:
                     latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch))
-                    run = TrainingRun(
-                        arch=arch,
-                        task=task.name,
-                        task_spec=task.to_dict(),
-                        trials=len(records),
-                        seed=first.seed,
-                        status="completed",
-                        converged=sum(o.converged for o in outcomes),
-                        median_sequences_to_criterion=float(statistics.median(to_criterion)) if to_criterion else None,
-                        model_config=config_to_dict(first.model_config),
-                        train_config=first.train_config.to_dict(),
-                        job_id=job_id,
-                        wall_seconds=sum(record.trial.wall_seconds for record in records),
-                        created_at=utcnow(),
-                    )
+                    run = _run_row(arch, task, records[0], job_id=job_id)
+                    run.trials = len(records)
+                    run.wall_seconds = sum(record.trial.wall_seconds for record in records)
                     for index, (record, checkpoint) in enumerate(zip(records, checkpoints, strict=True)):
                         version = (latest or 0) + 1 + index
                         run.versions.append(self._version_row(arch, version, index, record, checkpoint))
@@ -259,30 +224,15 @@ class Registry(JobQueueMixin, ActivationsMixin):
 
     # -- a run recorded trial by trial (a training job: a later fault never loses an earlier trial) ------
 
-    def start_run(self, arch: str, task: TaskSpec, first: TrialRecordLike, *, job_id: str | None = None) -> int:
-        """Open a run for `arch` (status "running", no trials yet); `first` supplies its configuration."""
-        trial = first.trial
+    def start_run(self, arch: str, task: TaskSpec, first: TrialRecord, *, job_id: str | None = None) -> int:
+        """Open a run for `arch` (no trials yet); `first` supplies its configuration."""
         with self._sessions.begin() as session:
-            run = TrainingRun(
-                arch=arch,
-                task=task.name,
-                task_spec=task.to_dict(),
-                trials=0,
-                seed=trial.seed,
-                status="running",
-                converged=0,
-                median_sequences_to_criterion=None,
-                model_config=config_to_dict(trial.model_config),
-                train_config=trial.train_config.to_dict(),
-                job_id=job_id,
-                wall_seconds=0.0,
-                created_at=utcnow(),
-            )
+            run = _run_row(arch, task, first, job_id=job_id)
             session.add(run)
             session.flush()
             return run.id
 
-    def add_trial(self, run_id: int, index: int, record: TrialRecordLike) -> VersionInfo:
+    def add_trial(self, run_id: int, index: int, record: TrialRecord) -> VersionInfo:
         """Store one finished trial of run `run_id` as a new version, in its own transaction."""
         checkpoint = to_checkpoint(record.trial.model)
         for attempt in range(_VERSION_RACE_RETRIES):
@@ -303,32 +253,18 @@ class Registry(JobQueueMixin, ActivationsMixin):
                     raise
         raise AssertionError("unreachable")
 
-    def finish_run(self, run_id: int, *, activate: bool, status: str = "completed") -> RunInfo:
-        """Close a run: its summary from the trials recorded, and optionally activate the best of them."""
+    def finish_run(self, run_id: int, *, activate: bool) -> RunInfo:
+        """Close a run: count the trials recorded, and optionally activate the best of them."""
         with self._sessions.begin() as session:
             run = session.get(TrainingRun, run_id)
             if run is None:
                 raise RunNotFound(f"no training run {run_id} in the registry")
             rows = sorted(run.versions, key=lambda row: row.trial_index)
-            to_criterion = [row.sequences_to_criterion for row in rows if row.sequences_to_criterion is not None]
             run.trials = len(rows)
-            run.converged = sum(row.converged for row in rows)
-            run.median_sequences_to_criterion = float(statistics.median(to_criterion)) if to_criterion else None
             run.wall_seconds = sum(row.wall_seconds for row in rows)
-            run.status = status
             if activate and rows:
-                outcomes = [
-                    TrialOutcome(
-                        row.seed,
-                        row.converged,
-                        row.sequences_to_criterion,
-                        row.wrong_argmax,
-                        row.wrong_paper,
-                        row.n_test,
-                    )
-                    for row in rows
-                ]
-                set_active(session, run.arch, rows[best_trial(outcomes)].id, by=_recorded_by(run.job_id))
+                best = best_trial([TrialOutcome.of(row, row) for row in rows])
+                set_active(session, run.arch, rows[best].id, by=_recorded_by(run.job_id))
             return _run_info(run, sorted(row.version for row in rows))
 
     def job_versions(self, job_id: str) -> list[VersionInfo]:
@@ -345,9 +281,7 @@ class Registry(JobQueueMixin, ActivationsMixin):
             return [_version_info(row, active=row.id in active) for row in session.scalars(statement)]
 
     @staticmethod
-    def _version_row(
-        arch: str, version: int, index: int, record: TrialRecordLike, checkpoint: Checkpoint
-    ) -> ModelVersion:
+    def _version_row(arch: str, version: int, index: int, record: TrialRecord, checkpoint: Checkpoint) -> ModelVersion:
         trial, test = record.trial, record.test
         return ModelVersion(
             arch=arch,

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from training.checkpoint import to_checkpoint
-from training.models import config_to_dict
+from training.protocol import TrialRecord
 from training.registry.orm import ModelVersion, Study, StudyTrial, TrainingRun, utcnow
 from training.registry.records import RegistryError
-from training.registry.store import Registry, TrialRecordLike
+from training.registry.store import Registry, _run_row
 
 # Two writers may take the same next version number; the loser retries with fresh numbers (as store.py does).
 _VERSION_RACE_RETRIES = 5
@@ -109,7 +109,7 @@ class Studies:
         with self._sessions() as session:
             return set(session.scalars(select(StudyTrial.trial_key).where(StudyTrial.study_id == study_id)))
 
-    def record_trial(self, study_id: int, key: str, length: int, record: TrialRecordLike) -> int | None:
+    def record_trial(self, study_id: int, key: str, length: int, record: TrialRecord) -> int | None:
         """Record one finished trial under its identity `key`, in one transaction with its model version; the
         version number, or None when the study already holds that trial (nothing is written then)."""
         trial = record.trial
@@ -127,22 +127,8 @@ class Studies:
                         )
                     )
                     if run is None:
-                        run = TrainingRun(
-                            arch=arch,
-                            task=task.name,
-                            task_spec=task.to_dict(),
-                            trials=0,
-                            seed=trial.seed,
-                            status="completed",
-                            converged=0,
-                            median_sequences_to_criterion=None,
-                            model_config=config_to_dict(trial.model_config),
-                            train_config=trial.train_config.to_dict(),
-                            job_id=None,
-                            study_id=study_id,
-                            wall_seconds=0.0,
-                            created_at=utcnow(),
-                        )
+                        run = _run_row(arch, task, record, job_id=None)
+                        run.study_id = study_id
                         session.add(run)
                         session.flush()
                     latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch))
@@ -156,7 +142,7 @@ class Studies:
             except IntegrityError:
                 if attempt == _VERSION_RACE_RETRIES - 1:
                     raise
-        # The run's summary (trials, converged, median) from every trial it now holds; never activated: a
+        # The run's trial count from every trial it now holds; never activated: a
         # study measures, it does not choose what is served.
         self.registry.finish_run(run_id, activate=False)
         return version

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from training.experiment import TrialRecord, TrialSpec, run_specs
+from training.experiment import TrialSpec, run_specs
+from training.protocol import TrialRecord
 from training.registry import Registry
 from training.registry.studies import Studies, StudyInfo
 from training.study.grid import StudyGrid, StudyTrial, plan_study

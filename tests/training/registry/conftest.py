@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from training.architectures import build_model, default_config
-from training.evaluate import TestResult
-from training.experiment import TrialRecord
+from training.protocol import CurvePoint, TestResult, TrialRecord, TrialResult
 from training.registry import Registry
 from training.settings import get_settings
 from training.task import TaskSpec, get_task
-from training.train import CurvePoint, TrainConfig, TrialResult
+from training.train_config import TrainConfig
 
 MakeRecord = Callable[..., TrialRecord]
 

@@ -14,12 +14,11 @@ import sys
 import torch
 
 from training.architectures import build_model
-from training.evaluate import TestResult
-from training.experiment import TrialRecord
 from training.models import LSTMConfig
+from training.protocol import CurvePoint, TestResult, TrialRecord, TrialResult
 from training.registry import Registry
 from training.task import get_task
-from training.train import CurvePoint, TrainConfig, TrialResult
+from training.train_config import TrainConfig
 
 
 def _record(seed: int, hidden_size: int) -> TrialRecord:

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import main as alembic_main
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from training.registry import Registry, SchemaNotMigrated
 from training.registry.migrations import alembic_config, head_revisions
 from training.settings import get_settings
+from training.task import get_task
+
+from .conftest import MakeRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TABLES = {
@@ -51,6 +54,28 @@ def test_upgrade_check_downgrade_upgrade(db_url: str) -> None:
         assert _tables(registry) == TABLES
         registry.ensure_migrated()
         assert registry.current_revision() == ", ".join(sorted(head_revisions()))
+    finally:
+        registry.close()
+
+
+def test_a_downgrade_below_r11_computes_the_runs_statistics_from_their_versions(
+    db_url: str, make_record: MakeRecord
+) -> None:
+    registry = Registry(db_url)
+    try:
+        registry.upgrade()
+        records = [make_record(seed=0, sequences_to_criterion=4000), make_record(seed=1, sequences_to_criterion=None)]
+        records.append(make_record(seed=2, sequences_to_criterion=6000))
+        run = registry.record_run("lstm", get_task("6b"), records)
+        registry.downgrade("q13_job_queue_activations")
+        with registry.engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT status, converged, median_sequences_to_criterion FROM training_runs WHERE id = :id"),
+                {"id": run.id},
+            ).one()
+        assert tuple(row) == ("completed", 2, 5000.0)
+        registry.upgrade()
+        assert registry.run(run.id).version_numbers == [1, 2, 3]
     finally:
         registry.close()
 

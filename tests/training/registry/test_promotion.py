@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from training.experiment import TrialRecord
 from training.promotion import best_version, promote
+from training.protocol import TrialRecord
 from training.registry import Registry
 from training.task import get_task
 

@@ -8,13 +8,17 @@ from datetime import timedelta
 
 import pytest
 
-from training.registry import Registry
+from training.protocol import TrialProgress
+from training.registry import JobParams, Registry
 from training.registry.orm import utcnow
 from training.registry.queue import LeaseLost, new_worker_id
 
+PARAMS = JobParams(arch="lstm", task="6b", trials=1, max_sequences=1000, seed=0)
+PROGRESS = TrialProgress("lstm", 1, 1, 100, 1000, 0.5, 0.25)
+
 
 def test_a_claimed_job_is_owned_leased_and_not_claimed_again(any_registry: Registry) -> None:
-    first, second = any_registry.create_job({"n": 1}), any_registry.create_job({"n": 2})
+    first, second = any_registry.create_job(PARAMS), any_registry.create_job(PARAMS)
     claimed = any_registry.claim_job("worker-a", lease_s=30)
     assert claimed is not None and claimed.id == first.id  # oldest first
     assert (claimed.status, claimed.owner, claimed.attempts) == ("running", "worker-a", 1)
@@ -26,12 +30,12 @@ def test_a_claimed_job_is_owned_leased_and_not_claimed_again(any_registry: Regis
 
 
 def test_a_cancelled_job_is_never_claimed(any_registry: Registry) -> None:
-    any_registry.request_cancel(any_registry.create_job({}).id)
+    any_registry.request_cancel(any_registry.create_job(PARAMS).id)
     assert any_registry.claim_job("worker-a") is None
 
 
 def test_concurrent_claims_take_each_job_exactly_once(any_registry: Registry) -> None:
-    ids = {any_registry.create_job({"n": n}).id for n in range(12)}
+    ids = {any_registry.create_job(PARAMS).id for n in range(12)}
     taken: list[tuple[str, str]] = []
     lock = threading.Lock()
     start = threading.Barrier(4)
@@ -52,25 +56,25 @@ def test_concurrent_claims_take_each_job_exactly_once(any_registry: Registry) ->
 
 
 def test_only_the_owner_renews_writes_and_ends_a_job(any_registry: Registry) -> None:
-    job = any_registry.create_job({})
+    job = any_registry.create_job(PARAMS)
     any_registry.claim_job("worker-a", lease_s=30)
     beat = any_registry.heartbeat(job.id, "worker-a", lease_s=60)
     assert beat.owned and not beat.cancel_requested
     assert not any_registry.heartbeat(job.id, "worker-b", lease_s=60).owned
     with pytest.raises(LeaseLost, match="no longer run by worker worker-b"):
-        any_registry.update_owned_job(job.id, "worker-b", progress={"trial": 1})
-    any_registry.update_owned_job(job.id, "worker-a", progress={"trial": 1})
+        any_registry.update_owned_job(job.id, "worker-b", progress=PROGRESS)
+    any_registry.update_owned_job(job.id, "worker-a", progress=PROGRESS)
     any_registry.request_cancel(job.id)
     assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).cancel_requested  # cancel seen by the owner
     done = any_registry.finish_owned_job(job.id, "worker-a", status="cancelled", error="cancelled on request")
-    assert done.status == "cancelled" and done.finished_at is not None and done.progress == {"trial": 1}
+    assert done.status == "cancelled" and done.finished_at is not None and done.progress == PROGRESS
     with pytest.raises(LeaseLost):
         any_registry.finish_owned_job(job.id, "worker-a", status="succeeded")
     assert not any_registry.heartbeat(job.id, "worker-a").owned
 
 
 def test_a_live_lease_is_never_expired_and_a_second_worker_starting_changes_nothing(any_registry: Registry) -> None:
-    job = any_registry.create_job({})
+    job = any_registry.create_job(PARAMS)
     any_registry.claim_job("worker-a", lease_s=30)
     # What every worker does when it starts (and on each poll): only expired leases are ended.
     assert any_registry.expire_leases() == []
@@ -78,7 +82,7 @@ def test_a_live_lease_is_never_expired_and_a_second_worker_starting_changes_noth
 
 
 def test_an_expired_lease_interrupts_the_job_and_fences_its_old_owner(any_registry: Registry) -> None:
-    job = any_registry.create_job({})
+    job = any_registry.create_job(PARAMS)
     any_registry.claim_job("worker-a", lease_s=30)
     expired = any_registry.expire_leases(now=utcnow() + timedelta(seconds=31))
     assert [(e.id, e.owner, e.status) for e in expired] == [(job.id, "worker-a", "interrupted")]
@@ -93,13 +97,13 @@ def test_an_expired_lease_interrupts_the_job_and_fences_its_old_owner(any_regist
 
 
 def test_a_job_with_attempts_left_is_queued_again_and_claimed_by_another_worker(any_registry: Registry) -> None:
-    job = any_registry.create_job({}, max_attempts=2)
+    job = any_registry.create_job(PARAMS, max_attempts=2)
     any_registry.claim_job("worker-a", lease_s=30)
-    any_registry.update_owned_job(job.id, "worker-a", progress={"trial": 1})
+    any_registry.update_owned_job(job.id, "worker-a", progress=PROGRESS)
     later = utcnow() + timedelta(seconds=31)
     assert [e.status for e in any_registry.expire_leases(now=later)] == ["queued"]
     requeued = any_registry.job(job.id)
-    assert (requeued.status, requeued.owner, requeued.progress) == ("queued", None, {})
+    assert (requeued.status, requeued.owner, requeued.progress) == ("queued", None, None)
     again = any_registry.claim_job("worker-b", lease_s=30)
     assert again is not None and (again.id, again.owner, again.attempts) == (job.id, "worker-b", 2)
     # The second attempt was the last.
@@ -108,13 +112,13 @@ def test_a_job_with_attempts_left_is_queued_again_and_claimed_by_another_worker(
 
 def test_a_running_job_without_a_lease_counts_as_expired(any_registry: Registry) -> None:
     """A job left "running" by a service from before the queue (no owner, no lease) is not run by anyone."""
-    job = any_registry.create_job({})
+    job = any_registry.create_job(PARAMS)
     any_registry.update_job(job.id, status="running")
     assert [e.status for e in any_registry.expire_leases()] == ["interrupted"]
 
 
 def test_an_expired_job_that_was_asked_to_cancel_ends_cancelled(any_registry: Registry) -> None:
-    job = any_registry.create_job({}, max_attempts=3)
+    job = any_registry.create_job(PARAMS, max_attempts=3)
     any_registry.claim_job("worker-a", lease_s=30)
     any_registry.request_cancel(job.id)
     assert [e.status for e in any_registry.expire_leases(now=utcnow() + timedelta(seconds=31))] == ["cancelled"]
@@ -122,8 +126,8 @@ def test_an_expired_job_that_was_asked_to_cancel_ends_cancelled(any_registry: Re
 
 def test_bad_leases_and_attempts_are_refused(registry: Registry) -> None:
     with pytest.raises(ValueError, match="at least one attempt"):
-        registry.create_job({}, max_attempts=0)
-    registry.create_job({})
+        registry.create_job(PARAMS, max_attempts=0)
+    registry.create_job(PARAMS)
     with pytest.raises(ValueError, match="positive time"):
         registry.claim_job("worker-a", lease_s=0)
     assert registry.claim_job("worker-a", lease_s=5) is not None  # the refused claim took nothing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC
 
 import pytest
@@ -9,9 +11,9 @@ import torch
 from sqlalchemy import event, text
 
 from training.architectures import ARCHITECTURES
-from training.evaluate import evaluate, predict_probabilities, summarize
-from training.experiment import TrialRecord
+from training.evaluate import evaluate, predict_probabilities
 from training.models import config_to_dict
+from training.protocol import TrialRecord, summarize
 from training.registry import (
     CorruptCheckpoint,
     NoActiveVersion,
@@ -20,7 +22,8 @@ from training.registry import (
     VersionNotFound,
 )
 from training.task import TaskSpec, generate, get_task, make_generator
-from training.train import TrainConfig, train_trial
+from training.train import train_trial
+from training.train_config import TrainConfig
 
 from .conftest import MakeRecord
 
@@ -212,3 +215,14 @@ def test_record_run_rejects_a_mismatched_or_empty_run(
     with pytest.raises(ValueError, match="'rnn' recorded under 'lstm'"):
         registry.record_run("lstm", task, [make_record("rnn")])
     assert registry.versions() == []
+
+
+def test_the_registry_imports_no_trainer() -> None:
+    """The registry records trials through `training.protocol`; the trainer, the evaluation and the trial pool
+    depend on it, never the other way round."""
+    code = "import sys, training.registry; print(' '.join(sorted(m for m in sys.modules if m in TRAINER)))"
+    trainer = "{'training.train', 'training.evaluate', 'training.experiment', 'training.recording'}"
+    found = subprocess.run(
+        [sys.executable, "-c", f"TRAINER = {trainer}; {code}"], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == ""

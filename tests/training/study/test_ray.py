@@ -19,7 +19,7 @@ import pytest
 import ray
 from sqlalchemy import func, select
 
-from training.experiment import TrialProgress, TrialRecord
+from training.protocol import TrialProgress, TrialRecord
 from training.registry import Registry
 from training.registry.orm import ModelVersion, StudyTrial
 from training.registry.studies import Studies
