@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("training", "service")
 THE_TRAINER = ("training.train", "training.evaluate", "training.experiment")
@@ -73,11 +71,6 @@ def test_training_never_imports_service() -> None:
     assert {name: found for name, found in offending.items() if found and name.startswith("training")} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 4 (another helper's refactor, not landed yet): training/registry/store.py imports "
-    "training.train and training.evaluate, records.py training.evaluate; remove this mark when it lands",
-)
 def test_the_registry_never_imports_the_trainer() -> None:
     registry = [name for name in modules() if _within(name, ("training.registry",))]
     offending = {name: sorted(i for i in imports_of(name) if _within(i, THE_TRAINER)) for name in registry}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC
 
 import pytest
@@ -215,14 +213,3 @@ def test_record_run_rejects_a_mismatched_or_empty_run(
     with pytest.raises(ValueError, match="'rnn' recorded under 'lstm'"):
         registry.record_run("lstm", task, [make_record("rnn")])
     assert registry.versions() == []
-
-
-def test_the_registry_imports_no_trainer() -> None:
-    """The registry records trials through `training.protocol`; the trainer, the evaluation and the trial pool
-    depend on it, never the other way round."""
-    code = "import sys, training.registry; print(' '.join(sorted(m for m in sys.modules if m in TRAINER)))"
-    trainer = "{'training.train', 'training.evaluate', 'training.experiment', 'training.recording'}"
-    found = subprocess.run(
-        [sys.executable, "-c", f"TRAINER = {trainer}; {code}"], capture_output=True, text=True, check=True
-    )
-    assert found.stdout.strip() == ""
