@@ -84,7 +84,8 @@ ERRORS: dict[int, tuple[str, ErrorBody]] = {
         ErrorBody(error="not_found", message="no version 99 of 'lstm' in the registry"),
     ),
     409: (
-        "The job has already ended, or the version to activate cannot be served (its checkpoint does not load).",
+        "The job has already ended, the version to activate cannot be served (its checkpoint does not load), or "
+        "there is no earlier activation to roll back to.",
         ErrorBody(error="conflict", message="training job '5f1c…' already ended with status 'succeeded'"),
     ),
     413: (
@@ -127,6 +128,7 @@ EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/train/{job_id}"): (404,),
     ("DELETE", "/train/{job_id}"): (404, 409),
     ("POST", "/models/{arch}/activate"): (404, 409),
+    ("POST", "/models/{arch}/rollback"): (409,),
     ("GET", "/models/{arch}/versions/{version}/curve"): (404,),
 }
 

@@ -221,6 +221,15 @@ class ModelVersionPublic(BaseModel):
     created_at: datetime
 
 
+class ActivationPublic(BaseModel):
+    id: int
+    from_version: int | None
+    to_version: int
+    by: str = Field(description='"api", "cli", "train", "job <id>", "api rollback", ...')
+    undoes: int | None = Field(description="The activation a rollback undid.")
+    at: datetime
+
+
 class ModelPublic(BaseModel):
     arch: Arch
     state: Literal["ready", "missing", "error"]
@@ -229,6 +238,8 @@ class ModelPublic(BaseModel):
     parameter_count: int | None
     error: str | None = None
     versions: list[ModelVersionPublic] = Field(default_factory=list)
+    # Activations of this architecture, newest first: from which version to which, by what, when.
+    history: list[ActivationPublic] = Field(default_factory=list)
 
 
 class ModelList(BaseModel):

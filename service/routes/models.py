@@ -1,4 +1,4 @@
-"""GET /models, GET /models/{arch}, POST /models/{arch}/activate."""
+"""GET /models, GET /models/{arch}, POST /models/{arch}/activate, POST /models/{arch}/rollback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from service.deps import ApiKeyDep, PoolDep, RegistryDep
 from service.errors import Conflict
 from service.inference import InferencePool
-from service.schemas import ActivateRequest, Arch, ModelList, ModelPublic, ModelVersionPublic
+from service.schemas import ActivateRequest, ActivationPublic, Arch, ModelList, ModelPublic, ModelVersionPublic
 from training.registry import CorruptCheckpoint, Registry, RegistryError, VersionInfo
+from training.registry.activations import NothingToRollBack
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -33,6 +34,9 @@ def model_public(arch: str, pool: InferencePool, registry: Registry) -> ModelPub
         parameter_count=served.parameter_count if served else None,
         error=slot.error if slot.state != "ready" else None,
         versions=[version_public(info) for info in registry.versions(arch)],
+        history=[
+            ActivationPublic.model_validate(step, from_attributes=True) for step in registry.activation_history(arch)
+        ],
     )
 
 
@@ -69,5 +73,23 @@ async def activate(arch: Arch, body: ActivateRequest, pool: PoolDep, registry: R
         raise Conflict(
             f"version {body.version} of {arch} could not be loaded{unchanged}",
             hint=f"see the service log; pick another version from GET /models/{arch}",
+        ) from None
+    return await asyncio.to_thread(model_public, arch, pool, registry)
+
+
+@router.post("/{arch}/rollback", dependencies=[ApiKeyDep])
+async def rollback(arch: Arch, pool: PoolDep, registry: RegistryDep) -> ModelPublic:
+    """Serve again the version served before the latest activation not yet rolled back (needs the API key)."""
+    try:
+        target = await asyncio.to_thread(registry.rollback_target, arch)
+        await pool.activate(arch, target, lambda: registry.rollback(arch, by="api rollback"))
+    except NothingToRollBack as error:
+        raise Conflict(str(error), hint=f"see the history in GET /models/{arch}") from None
+    except CorruptCheckpoint as error:
+        logger.warning("refused to roll %s back: %s", arch, error)
+        raise Conflict(
+            f"{arch} cannot be rolled back: the previous version's checkpoint is corrupt; "
+            "the active version is unchanged",
+            hint=f"activate another version from GET /models/{arch}",
         ) from None
     return await asyncio.to_thread(model_public, arch, pool, registry)

@@ -110,11 +110,24 @@ def models(
 
 def activate(
     arch: Annotated[str, typer.Argument(help="Architecture.")],
-    version: Annotated[int, typer.Argument(min=1, help="Version number (see `temporal-order models`).")],
+    version: Annotated[
+        int | None, typer.Argument(min=1, help="Version number (see `temporal-order models`).", show_default=False)
+    ] = None,
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Instead of VERSION: go back one step in ARCH's activation history.")
+    ] = False,
 ) -> None:
-    """Make VERSION the active model of ARCH: the one the service serves."""
+    """Make VERSION the active model of ARCH (the one the service serves), or with --rollback the one served before."""
     _check_arch(arch)
+    if (version is None) == (not rollback):
+        typer.echo("error: give either VERSION or --rollback (not both)", err=True)
+        raise typer.Exit(2)
     with opened_registry() as registry:
+        if rollback:  # nothing to roll back to is a RegistryError: one line, exit status 1
+            step = registry.rollback(arch, by="cli rollback")
+            typer.echo(f"{arch} rolled back from version {step.from_version} to version {step.to_version}.")
+            return
+        assert version is not None
         info = registry.activate(arch, version, by="cli")
     typer.echo(f"{info.arch} version {info.version} is active ({info.wrong_argmax} wrong of {info.n_test}).")
 

@@ -107,23 +107,35 @@ class ActivationsMixin:
         with self._sessions() as session:
             return int(session.scalar(select(func.max(Activation.id))) or 0)
 
+    def rollback_target(self, arch: str) -> int:
+        """The version `rollback(arch)` would serve now; raises `NothingToRollBack`."""
+        with self._sessions() as session:
+            previous = self._step_to_undo(session, arch).from_version
+            assert previous is not None  # _step_to_undo raised otherwise
+            return previous.version
+
+    @staticmethod
+    def _step_to_undo(session: Session, arch: str) -> Activation:
+        """The latest activation of `arch` that is not a rollback and was not rolled back, if it can be undone."""
+        rows = list(session.scalars(select(Activation).where(Activation.arch == arch).order_by(Activation.id.desc())))
+        undone = {row.undoes_id for row in rows if row.undoes_id is not None}
+        step = next((row for row in rows if row.undoes_id is None and row.id not in undone), None)
+        if step is None:
+            raise NothingToRollBack(f"{arch!r} has no activation to roll back")
+        if step.from_version_id is None:
+            raise NothingToRollBack(
+                f"{arch!r} served nothing before version {step.to_version.version} (or that version was deleted): "
+                "no earlier version to roll back to"
+            )
+        return step
+
     def rollback(self, arch: str, *, by: str = "rollback") -> ActivationInfo:
         """Serve again the version `arch` served before its latest activation that was not rolled back yet;
         repeated, it walks the history back one step at a time. Raises `NothingToRollBack`."""
         with self._sessions.begin() as session:
             session.get(ActiveModel, arch, with_for_update=True)  # one rollback or activation at a time
-            rows = list(
-                session.scalars(select(Activation).where(Activation.arch == arch).order_by(Activation.id.desc()))
-            )
-            undone = {row.undoes_id for row in rows if row.undoes_id is not None}
-            step = next((row for row in rows if row.undoes_id is None and row.id not in undone), None)
-            if step is None:
-                raise NothingToRollBack(f"{arch!r} has no activation to roll back")
-            if step.from_version_id is None:
-                raise NothingToRollBack(
-                    f"{arch!r} served nothing before version {step.to_version.version} (or that version was deleted): "
-                    "no earlier version to roll back to"
-                )
+            step = self._step_to_undo(session, arch)
+            assert step.from_version_id is not None
             set_active(session, arch, step.from_version_id, by=by, undoes=step.id)
             newest = session.scalars(
                 select(Activation)

@@ -12,7 +12,9 @@ import jsonschema_rs
 import pytest
 
 from service.openapi import REQUEST_EXAMPLES
+from tests.support.registry import record_untrained
 from tests.support.server import LiveServer
+from training.registry import Registry
 
 BAD_SEQUENCE = "EabZcdXB"
 
@@ -26,6 +28,7 @@ UNPROVOKED = {
     ("GET", "/models", 503),
     ("GET", "/models/{arch}", 503),
     ("POST", "/models/{arch}/activate", 503),
+    ("POST", "/models/{arch}/rollback", 503),
     ("GET", "/models/{arch}/versions/{version}/curve", 503),
     ("GET", "/readyz", 503),  # needs a service with no ready architecture at all
     ("GET", "/v2/health/ready", 400),  # the same
@@ -105,6 +108,17 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send(activate, "POST", "/models/lstm/activate", json={"version": 1}, headers=key)
         send(activate, "POST", "/models/lstm/activate", json={"version": 99}, headers=key)
         send(activate, "POST", "/models/lstm/activate", json={"version": 0}, headers=key)
+        rollback = "/models/{arch}/rollback"
+        send(rollback, "POST", "/models/lstm/rollback")
+        send(rollback, "POST", "/models/gru/rollback", headers=key)
+        send(rollback, "POST", "/models/lstm/rollback", headers=key)  # served since the start: nothing before it
+        registry = Registry(server.database_url)
+        try:
+            version = record_untrained(registry, "lstm", seed=7, activate=False)
+        finally:
+            registry.close()
+        send(activate, "POST", "/models/lstm/activate", json={"version": version}, headers=key)
+        send(rollback, "POST", "/models/lstm/rollback", headers=key)  # back to the version served before
         curve = "/models/{arch}/versions/{version}/curve"
         send(curve, "GET", "/models/lstm/versions/1/curve")
         send(curve, "GET", "/models/lstm/versions/99/curve")
@@ -179,7 +193,12 @@ def test_the_api_key_is_a_security_scheme(document: dict[str, Any]) -> None:
         for method, operation in operations.items()
         if operation.get("security")
     }
-    assert guarded == {("POST", "/train"), ("DELETE", "/train/{job_id}"), ("POST", "/models/{arch}/activate")}
+    assert guarded == {
+        ("POST", "/train"),
+        ("DELETE", "/train/{job_id}"),
+        ("POST", "/models/{arch}/activate"),
+        ("POST", "/models/{arch}/rollback"),
+    }
     for method, path in guarded:
         operation = document["paths"][path][method.lower()]
         assert operation["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}]  # either one

@@ -63,6 +63,14 @@ def test_db_upgrade_then_models_and_activate(settings_url: str, make_record: Mak
     rows = json.loads(runner.invoke(app, ["models", "--arch", "lstm", "--json"]).output)
     assert [r["version"] for r in rows if r["active"]] == [2]
 
+    rolled_back = runner.invoke(app, ["activate", "--rollback", "lstm"])
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert "lstm rolled back from version 2 to version 1" in rolled_back.output
+    rows = json.loads(runner.invoke(app, ["models", "--arch", "lstm", "--json"]).output)
+    assert [r["version"] for r in rows if r["active"]] == [1]
+    nothing = runner.invoke(app, ["activate", "--rollback", "lstm"])
+    assert nothing.exit_code == 1 and "served nothing before version 1" in nothing.output
+
 
 def test_activate_errors_are_one_line_and_non_zero(settings_url: str) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
@@ -70,7 +78,9 @@ def test_activate_errors_are_one_line_and_non_zero(settings_url: str) -> None:
     assert missing.exit_code == 1 and "no version 3 of 'lstm'" in missing.output
     unknown = runner.invoke(app, ["activate", "gru", "1"])
     assert unknown.exit_code == 1 and "unknown architecture 'gru'" in unknown.output
-    assert "Traceback" not in missing.output + unknown.output
+    both = runner.invoke(app, ["activate", "lstm", "1", "--rollback"])
+    assert both.exit_code == 2 and "either VERSION or --rollback" in both.output
+    assert "Traceback" not in missing.output + unknown.output + both.output
 
 
 def test_db_downgrade_to_base(settings_url: str) -> None:
