@@ -42,12 +42,19 @@ logger = logging.getLogger("service.app")
 GC_THRESHOLDS = (100_000, 50, 1000)
 
 
-async def _refresh_loop(pool: InferencePool, interval_s: float) -> None:
-    """Pick up versions activated by another process (the CLI, another replica)."""
+async def _refresh_loop(pool: InferencePool, registry: Registry, interval_s: float) -> None:
+    """Pick up versions activated by another process (another replica, a job, the CLI): the newest activation's
+    id is one cheap query, and only a change in it reloads anything. The swap itself drops no request
+    (`InferencePool.reload`)."""
+    seen: int | None = None  # the first pass compares every slot with the registry: nothing is missed at start-up
     while True:
         await asyncio.sleep(interval_s)
         try:
+            mark = await asyncio.to_thread(registry.activation_mark)
+            if mark == seen:
+                continue
             changed = await pool.refresh()
+            seen = mark
             if changed:
                 logger.info("swapped in new active versions: %s", ", ".join(changed))
         except Exception:
@@ -117,8 +124,9 @@ def create_app(settings: ServiceSettings | None = None, *, registry: Registry | 
         tasks: list[asyncio.Task[None]] = []
         try:
             await _startup(state, executor)
-            if settings.reload_interval_s > 0 and state.pool is not None:
-                tasks.append(asyncio.create_task(_refresh_loop(state.pool, settings.reload_interval_s)))
+            if settings.reload_interval_s > 0 and state.pool is not None and state.registry is not None:
+                refresh = _refresh_loop(state.pool, state.registry, settings.reload_interval_s)
+                tasks.append(asyncio.create_task(refresh))
             # Everything built so far lives as long as the process: keep it out of the collector's full passes,
             # whose pauses otherwise show up in the tail latency.
             gc.collect()

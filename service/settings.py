@@ -61,7 +61,10 @@ class ServiceSettings(Settings):
     large_batch_min: int = Field(default=256, ge=1)
     training_threads: int = Field(default=1, ge=1, le=256)
     reload_interval_s: float = Field(
-        default=5.0, ge=0.0, description="How often to look for versions activated elsewhere; 0 turns it off."
+        default=0.25,
+        ge=0.0,
+        description="How often to check (one cheap query) for versions activated elsewhere, by another replica, a "
+        "job or the CLI; 0 turns it off.",
     )
     warmup: bool = True
     log_format: Literal["auto", "json", "console"] = Field(
