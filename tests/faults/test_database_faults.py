@@ -71,7 +71,9 @@ def test_a_progress_write_under_a_lock_is_skipped_and_the_trial_write_waits_it_o
             assert skipped is None and "progress failed, skipped" in caplog.text
 
             def release_after_first_retry() -> None:
-                retried.wait(timeout=60)
+                # Generous: the trial trains (and compiles its kernels on a cold numba cache) before its write
+                # meets the lock; releasing early would let the write through without the retry under test.
+                retried.wait(timeout=240)
                 lock.execute("ROLLBACK")
 
             releaser = threading.Thread(target=release_after_first_retry)
