@@ -162,6 +162,13 @@ def _probabilities_parallel(
         _probabilities_rows(table, whh, head_w, head_b, tokens, lengths, out, first, min(n, first + _ROWS_PER_TASK))
 
 
+# Every fast-math kernel that another kernel calls is inline="always", so that it exists only inside its caller.
+# A callee compiled as a kernel of its own is compiled twice in a process that compiles it: once alone, once
+# linked into its caller and optimised again there (fusing other multiply-adds), and numba's JIT then resolves
+# the caller's call to the lone copy, while a caller loaded from numba's cache runs its own. The two round
+# differently, so a trial's result would depend on the cache (tests/training/test_fused_lstm.py checks both).
+
+
 @njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _forward_train_impl(
     table: Any, whh: Any, tokens: Any, lengths: Any, gates: Any, cells: Any, states: Any, hidden: int
@@ -186,7 +193,7 @@ def _forward_train_impl(
                 cells[b, t + 1, k] = c[k]
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _forward_train_rows(table: Any, whh: Any, tokens: Any, lengths: Any, gates: Any, cells: Any, states: Any) -> None:
     """Forward keeping what backward needs: gate activations (B, T, 4H); c and h before and after each step
     (B, T + 1, H), index 0 holding the zero initial state. Steps past a sequence's length are not written."""
@@ -197,7 +204,7 @@ def _forward_train_rows(table: Any, whh: Any, tokens: Any, lengths: Any, gates: 
         _forward_train_impl(table, whh, tokens, lengths, gates, cells, states, hidden)
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _backward(
     whh: Any,
     tokens: Any,
@@ -272,7 +279,7 @@ def _backward_impl(
                 dh[j] = acc
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+@njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def _train_step(
     table: Any,
     whh: Any,
