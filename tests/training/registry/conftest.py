@@ -4,7 +4,6 @@ untrained models (the registry stores whatever weights it is given)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,33 +11,10 @@ import torch
 from training.architectures import build_model, default_config
 from training.protocol import CurvePoint, TestResult, TrialRecord, TrialResult
 from training.registry import Registry
-from training.settings import get_settings
 from training.task import TaskSpec, get_task
 from training.train_config import TrainConfig
 
 MakeRecord = Callable[..., TrialRecord]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'registry.db'}"
-
-
-@pytest.fixture
-def registry(db_url: str) -> Iterator[Registry]:
-    registry = Registry(db_url)
-    registry.upgrade()
-    yield registry
-    registry.close()
-
-
-@pytest.fixture
-def settings_url(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point the project's settings (and so the CLI and alembic's env.py) at the test database."""
-    monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", db_url)
-    get_settings.cache_clear()
-    yield db_url
-    get_settings.cache_clear()
 
 
 @pytest.fixture
