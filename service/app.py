@@ -84,6 +84,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         large_batch_min=settings.large_batch_min,
         on_batch=lambda arch, size: state.metrics.observe_batch(arch, "micro", size),
         on_forward=state.metrics.observe_forward,
+        on_queue_wait=state.metrics.observe_queue_wait,
     )
     await pool.load_all()
     if settings.warmup:

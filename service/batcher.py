@@ -7,6 +7,9 @@ batches grow by themselves. `max_wait_s` > 0 additionally holds a short batch op
 Work is measured by `cost` (for sequences: symbols), not by the number of items: a batch costs its size times
 its costliest item (rows are padded to the longest), only a batch within `inline_max_cost` runs on the event
 loop, and a batch never takes in items beyond `max_cost` (one item over it runs alone).
+
+`on_wait`, when given, is told at the start of every batch how long each of its items waited since `submit`: the
+queue-wait histogram of /metrics.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+# An item, the future its submitter awaits, and when it was submitted (time.perf_counter).
+Entry: TypeAlias = tuple[Item, "asyncio.Future[Result]", float]
 
 logger = logging.getLogger("service.batcher")
 
@@ -45,6 +50,7 @@ class MicroBatcher(Generic[Item, Result]):
         inline_max_cost: int | None = None,
         max_cost: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        on_wait: Callable[[list[float]], None] | None = None,
         name: str = "batcher",
     ) -> None:
         if max_size < 1:
@@ -58,10 +64,11 @@ class MicroBatcher(Generic[Item, Result]):
         self.inline_max_cost = inline_max_cost
         self.max_cost = max_cost
         self._on_batch = on_batch
+        self._on_wait = on_wait
         self._name = name
-        self._queue: asyncio.Queue[tuple[Item, asyncio.Future[Result]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Entry[Item, Result]] = asyncio.Queue()
         # An item taken from the queue that would have pushed a batch over `max_cost`: it opens the next one.
-        self._carried: tuple[Item, asyncio.Future[Result]] | None = None
+        self._carried: Entry[Item, Result] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,7 +85,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._carried = None
         while not self._queue.empty():
             pending.append(self._queue.get_nowait())
-        for _, future in pending:
+        for _, future, _ in pending:
             if not future.done():
                 future.set_exception(BatcherClosed("the service is shutting down"))
 
@@ -87,23 +94,19 @@ class MicroBatcher(Generic[Item, Result]):
         if self._worker is None:
             self.start()
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        await self._queue.put((item, future, time.perf_counter()))
         return await future
 
     def batch_cost(self, items: Sequence[Item]) -> int:
         """What running `items` together costs: rows are padded to the costliest."""
         return len(items) * max((self._cost(item) for item in items), default=0)
 
-    def _fits(
-        self, batch: list[tuple[Item, asyncio.Future[Result]]], entry: tuple[Item, asyncio.Future[Result]]
-    ) -> bool:
+    def _fits(self, batch: list[Entry[Item, Result]], entry: Entry[Item, Result]) -> bool:
         if self.max_cost is None:
             return True
-        return self.batch_cost([item for item, _ in batch] + [entry[0]]) <= self.max_cost
+        return self.batch_cost([queued[0] for queued in batch] + [entry[0]]) <= self.max_cost
 
-    def _take(
-        self, batch: list[tuple[Item, asyncio.Future[Result]]], entry: tuple[Item, asyncio.Future[Result]]
-    ) -> bool:
+    def _take(self, batch: list[Entry[Item, Result]], entry: Entry[Item, Result]) -> bool:
         """Add `entry` to `batch` if it fits; otherwise carry it to the next batch. Whether it was added."""
         if self._fits(batch, entry):
             batch.append(entry)
@@ -111,7 +114,7 @@ class MicroBatcher(Generic[Item, Result]):
         self._carried = entry
         return False
 
-    async def _collect(self) -> list[tuple[Item, asyncio.Future[Result]]]:
+    async def _collect(self) -> list[Entry[Item, Result]]:
         if self._carried is not None:
             batch, self._carried = [self._carried], None
         else:
@@ -144,12 +147,15 @@ class MicroBatcher(Generic[Item, Result]):
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
-            live = [(item, future) for item, future in batch if not future.done()]
+            live = [entry for entry in batch if not entry[1].done()]
             if not live:
                 continue
             if self._on_batch is not None:
                 self._on_batch(len(live))
-            items = [item for item, _ in live]
+            if self._on_wait is not None:
+                now = time.perf_counter()
+                self._on_wait([now - submitted for _, _, submitted in live])
+            items = [item for item, _, _ in live]
             try:
                 if self._runs_inline(items):
                     # A cheap batch's forward costs less than handing it to another thread and back.
@@ -157,16 +163,16 @@ class MicroBatcher(Generic[Item, Result]):
                 else:
                     results = await loop.run_in_executor(self._executor, self._run_batch, items)
             except asyncio.CancelledError:
-                for _, future in live:
+                for _, future, _ in live:
                     if not future.done():
                         future.set_exception(BatcherClosed("the service is shutting down"))
                 raise
             except Exception as error:  # every waiter gets the failure; the worker keeps serving
                 logger.warning("%s: batch of %d failed: %s", self._name, len(live), error)
-                for _, future in live:
+                for _, future, _ in live:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for (_, future), result in zip(live, results, strict=True):
+            for (_, future, _), result in zip(live, results, strict=True):
                 if not future.done():
                     future.set_result(result)

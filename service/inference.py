@@ -97,6 +97,7 @@ class InferencePool:
         large_batch_min: int,
         on_batch: Callable[[str, int], None] | None = None,
         on_forward: Callable[[str, float], None] | None = None,
+        on_queue_wait: Callable[[str, list[float]], None] | None = None,
         arches: Sequence[str] = ARCHITECTURES,
     ) -> None:
         self.registry = registry
@@ -120,6 +121,7 @@ class InferencePool:
                 inline_max_cost=micro_batch_inline_max_symbols,
                 max_cost=max_tokens_per_forward,
                 on_batch=self._batch_observer(arch, on_batch),
+                on_wait=self._wait_observer(arch, on_queue_wait),
                 name=f"batcher-{arch}",
             )
             self.slots[arch] = slot
@@ -130,6 +132,14 @@ class InferencePool:
         if on_batch is None:
             return None
         return lambda size: on_batch(arch, size)
+
+    @staticmethod
+    def _wait_observer(
+        arch: str, on_queue_wait: Callable[[str, list[float]], None] | None
+    ) -> Callable[[list[float]], None] | None:
+        if on_queue_wait is None:
+            return None
+        return lambda waits: on_queue_wait(arch, waits)
 
     # ---- loading ----------------------------------------------------------------------------------
 

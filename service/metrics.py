@@ -22,6 +22,8 @@ from training.evaluate import PAPER_FIGURES
 from training.registry import JOB_STATUSES, Registry
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+# A lone request waits microseconds for the batcher's worker; a queue behind a long forward, milliseconds and more.
+QUEUE_WAIT_BUCKETS = (0.00005, 0.0001, 0.00025, *LATENCY_BUCKETS)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
@@ -78,12 +80,20 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.queue_wait_seconds = Histogram(
+            "temporal_order_queue_wait_seconds",
+            "Time a single classification waits in its architecture's micro-batcher before its forward starts.",
+            ["arch"],
+            buckets=QUEUE_WAIT_BUCKETS,
+            registry=self.registry,
+        )
         # The process's CPU, memory and open files, the interpreter's collections and its version: what an operator
         # looks at first, in the service's own registry beside its other series.
         ProcessCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self._forward_children: dict[str, Any] = {}
+        self._queue_wait_children: dict[str, Any] = {}
         self.model_ready = Gauge(
             "temporal_order_model_ready", "1 when the architecture serves requests.", ["arch"], registry=self.registry
         )
@@ -102,6 +112,13 @@ class ServiceMetrics:
         if child is None:
             child = self._forward_children[arch] = self.forward_seconds.labels(arch)
         child.observe(seconds)
+
+    def observe_queue_wait(self, arch: str, waits: list[float]) -> None:
+        child = self._queue_wait_children.get(arch)
+        if child is None:
+            child = self._queue_wait_children[arch] = self.queue_wait_seconds.labels(arch)
+        for seconds in waits:
+            child.observe(seconds)
 
     def observe_batch(self, arch: str, kind: str, size: int) -> None:
         self.batch_size.labels(arch=arch, kind=kind).observe(size)
