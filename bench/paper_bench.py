@@ -5,6 +5,11 @@ kernel's speed. A trial that misses the criterion within the budget is reported 
     .venv/bin/python bench/paper_bench.py                          # both tables, writes bench/results/paper.json
     .venv/bin/python bench/paper_bench.py --tasks 6a --trials 4    # a part of it (the JSON says which part)
     .venv/bin/python bench/paper_bench.py --gradient full          # the full gradient instead of the truncated one
+    .venv/bin/python bench/paper_bench.py --tasks 6b --seeds 8 9 --merge   # add (or redo) chosen trials in the JSON
+
+With --merge the trials run now replace those of the same task and seed in the existing JSON and join the others;
+`runs` lists every run that contributed (command, start and end time, machine, kernel speed) and each trial names
+its run, so the file says what ran when.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import statistics
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +32,7 @@ from machine import describe_machine  # noqa: E402
 
 from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
-from training.experiment import run_architectures  # noqa: E402
+from training.experiment import TrialSpec, plan_trials, run_specs  # noqa: E402
 from training.kernels import online_learner  # noqa: E402
 from training.models import PaperLSTMConfig  # noqa: E402
 from training.protocol import TrialRecord  # noqa: E402
@@ -96,11 +102,74 @@ def summarize_task(task: str, rows: list[dict[str, Any]], planned: int) -> dict[
     }
 
 
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_for_merge(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The JSON to merge into, its trials labelled with the run they came from (a file written before runs were
+    recorded is one run: its own command, machine and speed)."""
+    if not path.exists():
+        return {"runs": [], "tasks": {}, "settings": settings}
+    figures: dict[str, Any] = json.loads(path.read_text())
+    kept = {key: figures["settings"][key] for key in ("budget", "gradient", "n_test")}
+    wanted = {key: settings[key] for key in kept}
+    if kept != wanted:
+        raise SystemExit(f"--merge: {path} was run with {kept}, this run with {wanted}; write to another --out")
+    if "runs" not in figures:
+        figures["runs"] = [
+            {
+                "command": figures.get("command"),
+                "seconds": figures.get("seconds"),
+                "machine": figures.get("machine"),
+                "kernel_sequences_per_second": figures.get("kernel_sequences_per_second"),
+                "note": figures.get("note"),
+            }
+        ]
+        for data in figures["tasks"].values():
+            for row in data["trials"]:
+                row.setdefault("run", 0)
+    return figures
+
+
+def run_task(
+    task_name: str, seeds: list[int], args: argparse.Namespace, figures: dict[str, Any], run_index: int
+) -> None:
+    """Run `seeds` on one task; the JSON is rewritten after each trial, so a long run that is stopped still leaves
+    every finished trial on disk."""
+    task = get_task(task_name)
+    run = figures["runs"][run_index]
+    previous = figures["tasks"].get(task_name, {}).get("trials", [])
+    rows = [row for row in previous if row["seed"] not in seeds]
+    planned = max(args.trials or PAPER_TRIALS[task_name], len(rows) + len(seeds))
+    overrides = {"max_sequences": args.budget, "gradient": args.gradient}
+    specs = [
+        plan_trials("lstm1997", task, trials=1, seed=seed, overrides=overrides, n_test=PAPER_TEST_SET)[0]
+        for seed in seeds
+    ]
+    started = time.perf_counter()
+
+    def record_trial(spec: TrialSpec, record: TrialRecord) -> None:
+        rows.append({**trial_row(record), "run": run_index})
+        print(f"{task_name} {json.dumps(rows[-1])}", flush=True)
+        rows.sort(key=lambda row: row["seed"])
+        figures["tasks"][task_name] = {"trials": rows, "summary": summarize_task(task_name, rows, planned)}
+        run["seconds"] = round(run.get("seconds_before", 0.0) + time.perf_counter() - started, 1)
+        run["finished"] = utc_now()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2))
+
+    run_specs(specs, workers=args.workers, on_trial=record_trial)
+    run["seconds_before"] = run.get("seconds", 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["6a", "6b"], choices=sorted(PAPER_TRIALS))
     parser.add_argument("--trials", type=int, default=None, help="trials per task [the paper's: 20 for 6a, 10 for 6b]")
     parser.add_argument("--seed", type=int, default=0, help="trial i uses seed + i")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="exactly these seeds (not --seed, --trials)")
+    parser.add_argument("--merge", action="store_true", help="merge the trials into --out instead of replacing it")
     parser.add_argument("--budget", type=int, default=BUDGET, help="sequences per trial")
     parser.add_argument("--gradient", choices=["truncated", "full"], default="truncated")
     parser.add_argument("--workers", type=int, default=2)
@@ -108,39 +177,26 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    figures: dict[str, Any] = {
+    settings = {"budget": args.budget, "gradient": args.gradient, "n_test": PAPER_TEST_SET, "seed": args.seed}
+    fresh: dict[str, Any] = {"runs": [], "tasks": {}, "settings": settings}
+    figures = load_for_merge(args.out, settings) if args.merge else fresh
+    run: dict[str, Any] = {
+        "command": " ".join(sys.argv),
+        "started": utc_now(),
         "machine": describe_machine(),
         "note": "timings from a shared machine; other jobs ran beside this one",
-        "command": " ".join(sys.argv),
-        "settings": {"budget": args.budget, "gradient": args.gradient, "n_test": PAPER_TEST_SET, "seed": args.seed},
         "kernel_sequences_per_second": {g: round(kernel_rate(g)) for g in ("truncated", "full")},
-        "tasks": {},
     }
-    print(f"compiled on-line step, 6b, one thread: {figures['kernel_sequences_per_second']} sequences/s")
-    started = time.perf_counter()
+    figures["runs"].append(run)
+    # The newest run's machine and speed head the file; each trial's `run` indexes `runs`.
+    for key in ("machine", "note", "command", "kernel_sequences_per_second"):
+        figures[key] = run[key]
+    print(f"compiled on-line step, 6b, one thread: {run['kernel_sequences_per_second']} sequences/s")
     for task_name in args.tasks:
-        task = get_task(task_name)
-        planned = args.trials or PAPER_TRIALS[task_name]
-        rows: list[dict[str, Any]] = []
-        # Trials run a pool's width at a time and the JSON is rewritten after each group, so a long run that is
-        # stopped still leaves every finished trial on disk.
-        for first in range(0, planned, args.workers):
-            (records,) = run_architectures(
-                ["lstm1997"],
-                task,
-                trials=min(args.workers, planned - first),
-                seed=args.seed + first,
-                overrides={"max_sequences": args.budget, "gradient": args.gradient},
-                n_test=PAPER_TEST_SET,
-                workers=args.workers,
-            ).values()
-            for record in records:
-                rows.append(trial_row(record))
-                print(f"{task_name} {json.dumps(rows[-1])}", flush=True)
-            figures["tasks"][task_name] = {"trials": rows, "summary": summarize_task(task_name, rows, planned)}
-            figures["seconds"] = round(time.perf_counter() - started, 1)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(figures, indent=2))
+        seeds = args.seeds or [args.seed + i for i in range(args.trials or PAPER_TRIALS[task_name])]
+        run_task(task_name, seeds, args, figures, len(figures["runs"]) - 1)
+    run.pop("seconds_before", None)
+    figures["seconds"] = round(sum(r.get("seconds") or 0.0 for r in figures["runs"]), 1)
     figures["within_20_minutes"] = figures["seconds"] <= TABLES_SECONDS
     args.out.write_text(json.dumps(figures, indent=2))
     for task_name, data in figures["tasks"].items():
@@ -151,7 +207,7 @@ def main() -> None:
             f"(paper {s['paper']['sequences_to_criterion']:,}); wrong of 2560 mean {s['mean_wrong_paper']}, "
             f"max {s['max_wrong_paper']}"
         )
-    print(f"{figures['seconds']} s in all; wrote {args.out}")
+    print(f"{figures['seconds']} s over all runs; wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,233 @@
+"""The ablation ladder on task 6b: from the paper's own network (`lstm1997`, on-line SGD, truncated gradient) to
+today's `lstm`, each rung adding one change to the one before, and the attention rows beside it (a GRU alone,
+`attn_rnn`, attention over an IRNN encoder). Per rung: trials that met the criterion, median and mean sequences
+to criterion, wrong of 2,560 by the paper's 0.3 rule. A benchmark, never a test.
+
+    .venv/bin/python bench/ablation_bench.py                                   # 10 trials a rung, writes ablation.json
+    .venv/bin/python bench/ablation_bench.py --trials 3 --budget 300000        # a reduced ladder (the JSON says so)
+    .venv/bin/python bench/ablation_bench.py --rungs adam batch16 --merge      # some rungs, merged into the JSON
+
+Every rung reuses the project's trainer (`train_trial`), its models and its test protocol; a rung is a model
+config plus a training config. A trial that misses the criterion within the budget stays in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from machine import describe_machine  # noqa: E402
+
+from training.architectures import REGISTRY, default_config  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
+from training.models import AttnRNNConfig, LSTMConfig, ModelConfig, PaperLSTMConfig  # noqa: E402
+from training.task import get_task  # noqa: E402
+from training.train import default_train_config, train_trial  # noqa: E402
+from training.train_config import TrainConfig  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "ablation.json"
+TASK = "6b"
+N_TEST = 2560
+TRIALS = 10
+BUDGET = 5_000_000
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    changed: str  # what this rung adds to the one before (or what the row is)
+    group: str  # "ladder" or "attention"
+
+
+LADDER = (
+    Rung(
+        "lstm1997",
+        "the paper's network and recipe (3 blocks of 2 cells, truncated gradient, on-line SGD 0.1)",
+        "ladder",
+    ),
+    Rung("full_gradient", "the full gradient (backpropagation through time) instead of the truncated one", "ladder"),
+    Rung("forget_gate", "a forget gate per block, bias 3 (as ours)", "ladder"),
+    Rung("own_gates", "16 cells, each with gates of its own (as nn.LSTM has)", "ladder"),
+    Rung(
+        "softmax_ce",
+        "nn.LSTM(16), softmax outputs and cross-entropy (on-line SGD 0.1)",
+        "ladder",
+    ),
+    Rung("adam", "Adam (lr 0.01) instead of SGD, still one sequence per update", "ladder"),
+    Rung("batch16", "mini-batches of 16", "ladder"),
+    Rung("clip_anneal", "gradient clipping (norm 1) and annealing: today's `lstm`", "ladder"),
+    Rung("gru", "a GRU(32) alone, linear head on its last output, attn_rnn's settings", "attention"),
+    Rung("attn_rnn", "`attn_rnn`: the GRU(32) with attention over its states", "attention"),
+    Rung("attn_irnn", "attention over an IRNN(32) encoder, attn_rnn's settings", "attention"),
+)
+RUNGS = {rung.name: rung for rung in LADDER}
+
+
+class RungUnavailable(Exception):
+    """The rung needs a model this checkout does not have."""
+
+
+def rung_configs(name: str, budget: int) -> tuple[ModelConfig, TrainConfig]:
+    """The model and training settings of a rung (on 6b): each ladder rung is the one before plus its change."""
+    task = get_task(TASK)
+    paper = default_train_config("lstm1997", task, max_sequences=budget)
+    online_sgd = TrainConfig(
+        optimizer="sgd",
+        learning_rate=0.1,
+        batch_size=1,
+        grad_clip=None,
+        anneal=False,
+        gradient="full",
+        max_sequences=budget,
+    )
+    adam_online = replace(online_sgd, optimizer="adam", learning_rate=1e-2)
+    lstm = LSTMConfig(n_classes=task.n_classes)
+    attention = default_train_config("attn_rnn", task, max_sequences=budget)
+    if name == "lstm1997":
+        return PaperLSTMConfig(n_classes=task.n_classes), paper
+    if name == "full_gradient":
+        return PaperLSTMConfig(n_classes=task.n_classes), replace(paper, gradient="full")
+    if name in ("forget_gate", "own_gates"):
+        raise RungUnavailable("needs a forget-gate variant of the lstm1997 kernel, not written yet")
+    if name == "softmax_ce":
+        return lstm, online_sgd
+    if name == "adam":
+        return lstm, adam_online
+    if name == "batch16":
+        return lstm, replace(adam_online, batch_size=16)
+    if name == "clip_anneal":
+        return lstm, default_train_config("lstm", task, max_sequences=budget)
+    if name == "gru":
+        if "gru" not in REGISTRY:
+            raise RungUnavailable("needs the gru architecture (issue 15), not on this checkout")
+        return default_config("gru", n_classes=task.n_classes), attention
+    if name == "attn_rnn":
+        return AttnRNNConfig(n_classes=task.n_classes), attention
+    if name == "attn_irnn":
+        return AttnRNNConfig(n_classes=task.n_classes, cell="irnn"), attention
+    raise ValueError(f"unknown rung {name!r}; known: {', '.join(RUNGS)}")
+
+
+def run_trial(name: str, seed: int, budget: int) -> dict[str, Any]:
+    """One trial of one rung: train until the criterion or the budget, then the test on 2,560 fresh sequences."""
+    torch.set_num_threads(1)
+    model_config, train_config = rung_configs(name, budget)
+    task = get_task(TASK)
+    result = train_trial(task, model_config=model_config, train_config=train_config, seed=seed)
+    test = evaluate(result.model, task, seed=seed, n_test=N_TEST)
+    return {
+        "seed": seed,
+        "converged": result.converged,
+        "sequences_to_criterion": result.sequences_to_criterion,
+        "sequences_seen": result.sequences_seen,
+        "wrong_paper": test.wrong_paper,
+        "wrong_argmax": test.wrong_argmax,
+        "n_test": N_TEST,
+        "seconds": round(result.wall_seconds, 2),
+    }
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    converged = [r["sequences_to_criterion"] for r in rows if r["converged"]]
+    return {
+        "trials": len(rows),
+        "converged": len(converged),
+        "median_sequences_to_criterion": statistics.median(converged) if converged else None,
+        "mean_sequences_to_criterion": statistics.fmean(converged) if converged else None,
+        "mean_wrong_paper": statistics.fmean(r["wrong_paper"] for r in rows) if rows else None,
+        "max_wrong_paper": max((r["wrong_paper"] for r in rows), default=None),
+    }
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rungs", nargs="+", default=list(RUNGS), choices=list(RUNGS))
+    parser.add_argument("--trials", type=int, default=TRIALS, help="trials a rung (seeds seed..seed+trials-1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=BUDGET, help="sequences per trial")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--merge", action="store_true", help="replace only the rungs run now in --out")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    figures: dict[str, Any] = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {"rungs": {}}
+    run = {
+        "command": " ".join(sys.argv),
+        "started": utc_now(),
+        "machine": describe_machine(),
+        "note": "timings from a shared machine; other jobs ran beside this one",
+        "reduced": args.trials < TRIALS or args.budget < BUDGET,
+        "trials": args.trials,
+        "budget": args.budget,
+        "task": TASK,
+        "n_test": N_TEST,
+    }
+    figures.setdefault("runs", []).append(run)
+    run_index = len(figures["runs"]) - 1
+    figures["rung_order"] = list(RUNGS)
+    runnable = []
+    for name in args.rungs:
+        rung = RUNGS[name]
+        entry = {"changed": rung.changed, "group": rung.group, "run": run_index, "trials": [], "summary": None}
+        try:
+            rung_configs(name, args.budget)
+        except RungUnavailable as missing:
+            entry["not_run"] = str(missing)
+            print(f"{name}: not run ({missing})", flush=True)
+        else:
+            runnable.append(name)
+        figures["rungs"][name] = entry
+    started = time.perf_counter()
+
+    def write() -> None:
+        run["seconds"] = round(time.perf_counter() - started, 1)
+        run["finished"] = utc_now()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2))
+
+    write()
+    jobs = [(name, args.seed + i) for name in runnable for i in range(args.trials)]
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_trial, name, seed, args.budget): name for name, seed in jobs}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = futures[future]
+                entry = figures["rungs"][name]
+                row = future.result()
+                print(f"{name} {json.dumps(row)}", flush=True)
+                entry["trials"] = sorted([*entry["trials"], row], key=lambda r: r["seed"])
+                entry["summary"] = summarize(entry["trials"])
+                write()
+    for name in args.rungs:
+        summary = figures["rungs"][name]["summary"]
+        if summary:
+            print(
+                f"{name}: {summary['converged']}/{summary['trials']} converged; median "
+                f"{summary['median_sequences_to_criterion']}, mean {summary['mean_sequences_to_criterion']}; "
+                f"wrong of {N_TEST} mean {summary['mean_wrong_paper']}, max {summary['max_wrong_paper']}"
+            )
+    print(f"{run['seconds']} s; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
