@@ -101,6 +101,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         concurrency=settings.job_concurrency,
         training_threads=settings.training_threads,
         on_finished=job_finished,
+        progress_log_every_s=settings.job_progress_log_s,
     )
     await jobs.start()
     state.jobs = jobs

@@ -16,11 +16,11 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.process import BaseProcess
 
-import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from service import job_events
 from service.errors import Conflict, RegistryUnavailable
-from service.logging_setup import current_request_id, events
+from service.logging_setup import current_request_id
 from service.schemas import TrainJobCreate
 from training.lifetime import exit_with_parent
 from training.registry import (
@@ -165,8 +165,10 @@ class JobManager:
         concurrency: int = 1,
         training_threads: int = 1,
         on_finished: Callable[[JobInfo], Awaitable[None]] | None = None,
+        progress_log_every_s: float = job_events.DEFAULT_PROGRESS_EVERY_S,
     ) -> None:
         self.registry = registry
+        self.progress_log_every_s = progress_log_every_s
         self.database_url = database_url
         self.concurrency = concurrency
         self.training_threads = training_threads
@@ -195,7 +197,7 @@ class JobManager:
             raise RegistryUnavailable(f"no training job can start: {problem}", hint="see GET /readyz")
         info = await asyncio.to_thread(self.registry.create_job, JobParams(**params.model_dump()))
         self._request_ids[info.id] = current_request_id()
-        events.info("job queued", job_id=info.id, arch=params.arch, trials=params.trials)
+        job_events.queued(info)
         await self._queue.put(info.id)
         return info
 
@@ -212,7 +214,7 @@ class JobManager:
             job_id = await self._queue.get()
             try:
                 request_id = self._request_ids.pop(job_id, None)
-                with structlog.contextvars.bound_contextvars(job_id=job_id, request_id=request_id):
+                with job_events.job_context(job_id, request_id):
                     await self._run(job_id)
             except asyncio.CancelledError:
                 raise
@@ -236,8 +238,9 @@ class JobManager:
             target=run_job, args=(job_id, self.database_url, self.training_threads), name=f"train-{job_id}", daemon=True
         )
         process.start()
-        events.info("job started", pid=process.pid)
+        job_events.started(pid=process.pid)
         self._running[job_id] = process
+        progress_log = asyncio.create_task(job_events.follow_progress(self.registry, job_id, self.progress_log_every_s))
         try:
             while process.is_alive():
                 await asyncio.sleep(PROCESS_POLL_S)
@@ -247,10 +250,11 @@ class JobManager:
                     process.terminate()
             process.join(timeout=1)
         finally:
+            progress_log.cancel()
             self._running.pop(job_id, None)
             self._cancel_asked.pop(job_id, None)
         info = await asyncio.to_thread(record_ended, self.registry, job_id, process.exitcode)
-        events.info("job ended", status=info.status, exitcode=process.exitcode, error=info.error)
+        job_events.ended(info, exitcode=process.exitcode)
         if self.on_finished is not None:
             await self.on_finished(info)
 

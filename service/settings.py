@@ -72,6 +72,11 @@ class ServiceSettings(Settings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = Field(default=True, description="One line per request (service/logging_setup.py).")
+    job_progress_log_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A running training job logs its progress at most this often, and only when it moved.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -24,7 +24,8 @@ from tests.support.server import LiveServer, start_server
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
     directory = tmp_path_factory.mktemp("logs")
-    server = start_server(make_registry(directory / "registry.db", arches=("rnn", "lstm")), directory)
+    url = make_registry(directory / "registry.db", arches=("rnn", "lstm"))
+    server = start_server(url, directory, job_progress_log_s=0.2)
     answers: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -42,9 +43,25 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
                 assert time.monotonic() < deadline, "the job's end was not logged"
                 time.sleep(0.2)
             answers["job_id"] = job_id
+            # The seed's attention never meets the criterion: this job trains until it is cancelled, once its
+            # progress has been logged.
+            long_job = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 5_000_000, "activate": False}
+            headers = {**server.auth, "X-Request-ID": "job-request-2"}
+            long_id = http.post("/train", json=long_job, headers=headers).json()["id"]
+            wait_for_event(server, long_id, "job progress")
+            assert http.delete(f"/train/{long_id}", headers=server.auth).status_code == 200
+            wait_for_event(server, long_id, "job ended")
+            answers["long_job_id"] = long_id
     finally:
         server.stop()  # the log is complete once the process has exited
     yield server, answers
+
+
+def wait_for_event(server: LiveServer, job_id: str, event: str) -> None:
+    deadline = time.monotonic() + 120
+    while not any(line["event"] == event and line.get("job_id") == job_id for line in lines(server)):
+        assert time.monotonic() < deadline, f"{event!r} of job {job_id} was not logged"
+        time.sleep(0.2)
 
 
 def lines(server: LiveServer) -> list[dict[str, Any]]:
@@ -85,23 +102,32 @@ def test_model_loads_and_job_events_are_logged(logged: tuple[LiveServer, dict[st
     loads = [line["event"] for line in written if line["logger"] == "service.inference"]
     assert any(event.startswith("lstm: serving version 1") for event in loads)
     job = [line for line in written if line.get("job_id") == answers["job_id"]]
-    assert [line["event"] for line in job if line["logger"] == "service.events"] == [
+    job_events = [line for line in job if line["logger"] == "service.events"]
+    assert [line["event"] for line in job_events if line["event"] != "job progress"] == [
         "job queued",
         "job started",
         "job ended",
     ]
     assert {line["request_id"] for line in job} == {"job-request-1"}  # the request that queued it
-    assert job[-1]["status"] == "succeeded"
+    assert job_events[-1]["status"] == "succeeded" and job_events[-1]["sequences"] == 100
+    assert len(job_events[-1]["versions"]) == 1  # its one trial, recorded
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
+def test_a_running_jobs_progress_is_logged_until_its_cancel(logged: tuple[LiveServer, dict[str, Any]]) -> None:
+    server, answers = logged
+    job = [line for line in lines(server) if line.get("job_id") == answers["long_job_id"]]
+    assert {line["request_id"] for line in job} == {"job-request-2"}
+    progress = [line for line in job if line["event"] == "job progress"]
+    assert progress and all(line["arch"] == "attn_rnn_seed" and line["trial"] == 1 for line in progress)
+    seen = [line["sequences"] for line in progress]
+    assert seen[0] > 0 and seen == sorted(seen) and len(set(seen)) == len(seen)  # only when it moved
+    assert all(line["max_sequences"] == 5_000_000 for line in progress)
+    assert [line["event"] for line in job if line["event"] != "job progress"] == [
+        "job queued",
+        "job started",
+        "job ended",
+    ]
+    assert job[-1]["event"] == "job ended" and job[-1]["status"] == "cancelled"
 
 
 @pytest.mark.usefixtures("restore_logging")
