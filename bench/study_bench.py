@@ -24,9 +24,10 @@ sys.path.insert(0, str(ROOT))
 from machine import describe_machine  # noqa: E402
 
 from training.architectures import default_config  # noqa: E402
-from training.experiment import TrialSpec, plan_trials, run_specs  # noqa: E402
+from training.experiment import run_trials  # noqa: E402
 from training.study.grid import lag_task  # noqa: E402
 from training.train import default_train_config, train_trial  # noqa: E402
+from training.trial import TrialSpec, plan_trials  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "study.json"
 KERNELS = ("rnn", "lstm", "attn_rnn", "lstm1997")
@@ -82,14 +83,12 @@ def scaling_specs(trials: int, sequences: int) -> list[TrialSpec]:
 def ray_wall(specs: list[TrialSpec], cpus: int) -> dict[str, float]:
     import ray
 
-    from training.distributed import run_on_ray
-
     started = time.perf_counter()
     ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
              object_store_memory=100 * 1024 * 1024)  # fmt: skip
     ready = time.perf_counter()
     try:
-        run_on_ray(specs, address="local")
+        run_trials(specs, ray_address="local")
     finally:
         ray.shutdown()
     done = time.perf_counter()
@@ -98,7 +97,7 @@ def ray_wall(specs: list[TrialSpec], cpus: int) -> dict[str, float]:
 
 def pool_wall(specs: list[TrialSpec], workers: int) -> dict[str, float]:
     started = time.perf_counter()
-    run_specs(specs, workers=workers)
+    run_trials(specs, workers=workers)
     seconds = time.perf_counter() - started
     return {"trials_s": seconds, "trials_per_s": len(specs) / seconds}
 

@@ -32,7 +32,7 @@ from service.logging_setup import RequestLog, configure_logging
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.openapi import install_openapi
-from service.routes import classify, curves, generate, health, metrics, models, page, train, v2
+from service.routes import classify, curves, generate, health, metrics, models, page, studies, train, v2
 from service.settings import ServiceSettings
 from training.registry import JobInfo, Registry
 from training.registry.opening import open_registry
@@ -166,7 +166,7 @@ def create_app(settings: ServiceSettings | None = None, *, registry: Registry | 
     )
     app.state.service = state
     install_error_handlers(app)
-    for module in (classify, generate, train, metrics, models, curves, health, v2, page):
+    for module in (classify, generate, train, metrics, models, curves, studies, health, v2, page):
         app.include_router(module.router)
     page.mount_static(app)
     install_openapi(app)

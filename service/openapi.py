@@ -80,7 +80,7 @@ ERRORS: dict[int, tuple[str, ErrorBody]] = {
         ),
     ),
     404: (
-        "No such training job or model version.",
+        "No such training job, model version or study.",
         ErrorBody(error="not_found", message="no version 99 of 'lstm' in the registry"),
     ),
     409: (
@@ -130,6 +130,7 @@ EXTRA_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/models/{arch}/activate"): (404, 409),
     ("POST", "/models/{arch}/rollback"): (409,),
     ("GET", "/models/{arch}/versions/{version}/curve"): (404,),
+    ("GET", "/studies/{name}"): (404,),
 }
 
 NEEDS_STATE: tuple[Callable[..., Any], ...] = (get_registry, get_pool, get_jobs)

@@ -289,3 +289,58 @@ class VersionCurve(BaseModel):
     task: str
     points: list[CurvePointPublic]
     run_trials: list[TrialCurve]  # every trial of the run, this version included, in trial order
+
+
+# ---- studies --------------------------------------------------------------------------------------
+
+
+class StudyGridPublic(BaseModel):
+    """What a study runs: every architecture at every sequence length T, `trials` seeds each."""
+
+    lags: list[int] = Field(description="Sequence lengths T (T = 100 is task 6b).")
+    arches: list[str]
+    trials: int = Field(description="Trials (seeds) per architecture and T.")
+    budget: int | None = Field(description="Most training sequences per trial; null: each architecture's own.")
+    seed: int = Field(description="Trial i of a point uses seed + i.")
+    n_test: int = Field(description="Fresh test sequences per trial.")
+
+
+class StudyProgress(BaseModel):
+    planned: int = Field(description="Trials the grid asks for.")
+    recorded: int = Field(description="Trials recorded in the registry so far.")
+
+
+class StudySummaryPublic(BaseModel):
+    name: str
+    kind: str = Field(description='"lags": sequences to criterion against the time lag.')
+    grid: StudyGridPublic
+    progress: StudyProgress
+    created_at: datetime
+
+
+class StudyList(BaseModel):
+    studies: list[StudySummaryPublic]
+
+
+class StudyPointPublic(BaseModel):
+    """One architecture at one T, over its recorded trials: the figures of the report's study table. Sequence
+    figures are over the trials that met the criterion (null when none did)."""
+
+    arch: str
+    length: int = Field(description="The sequence length T.")
+    minimal_lag: int = Field(description="Steps from the last possible t1 to the shortest sequence's trigger.")
+    trials: int
+    converged: int = Field(description="Trials that met the paper's stopping criterion.")
+    success_fraction: float
+    median_sequences: float | None = Field(description="Median training sequences to criterion.")
+    mean_sequences: float | None
+    ci95_sequences: tuple[float, float] | None = Field(
+        description="95% t-interval of the mean; null for fewer than two trials that met the criterion."
+    )
+    mean_wall_seconds: float = Field(description="Training wall time per trial, mean.")
+    mean_wrong_paper: float = Field(description="Wrong test sequences by the paper's 0.3 rule, mean.")
+    n_test: int
+
+
+class StudyPublic(StudySummaryPublic):
+    points: list[StudyPointPublic]

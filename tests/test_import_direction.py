@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("training", "service")
-THE_TRAINER = ("training.train", "training.evaluate", "training.experiment")
+THE_TRAINER = ("training.train", "training.evaluate", "training.experiment", "training.trial", "training.distributed")
 NOT_IN_THE_SDK = ("torch", "numpy", "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "training")
 
 

@@ -3,23 +3,26 @@
 
     ray start --head --num-cpus 2          # then, on other machines: ray start --address HEAD:6379
     temporal-order study lags --ray-address HEAD:6379
+    temporal-order train --arch lstm --trials 10 --ray-address HEAD:6379
 
 A worker that dies mid-trial (killed, its node lost) has the trial retried by Ray's task retries; the driver
-records what comes back, once.
+records what comes back, once. Callers reach this module through `training.experiment.run_trials`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any
 
-from training.experiment import OnTrial, TrialSpec, _execute, _payload, _rebuild
 from training.protocol import TrialProgress, TrialRecord
+from training.train import TrainingCancelled
+from training.trial import OnTrial, TrialPayload, TrialSpec, execute_trial
 
 RAY_EXTRA = "temporal-order[ray]"
 # A trial is retried this often when its worker dies; an exception raised by the trial itself is not retried.
 TRIAL_RETRIES = 3
+# How often the driver looks at `should_stop` while it waits for trials.
+STOP_POLL_S = 0.25
 
 
 class RayUnavailable(RuntimeError):
@@ -40,13 +43,29 @@ def import_ray() -> ModuleType:
 WorkerProgress = Callable[[TrialProgress], None]
 
 
-def run_trial(spec: TrialSpec, on_progress: WorkerProgress | None = None) -> dict[str, Any]:
+def run_trial(spec: TrialSpec, on_progress: WorkerProgress | None = None) -> TrialPayload:
     """One trial inside a Ray worker; `on_progress` runs there too (to log, or to inject a fault in a test)."""
     import torch
 
     # Ray gives each trial one CPU; more threads would only fight the other trials on the node.
     torch.set_num_threads(1)
-    return _payload(spec, _execute(spec, on_progress, None))
+    return TrialPayload.of(spec, execute_trial(spec, on_progress))
+
+
+def arrived(spec: TrialSpec, record: TrialRecord) -> TrialProgress:
+    """A trial's final progress, as the driver learns it when the trial comes back (a worker's own progress
+    reports stay on its node)."""
+    trial = record.trial
+    last = trial.curve[-1] if trial.curve else None
+    return TrialProgress(
+        spec.arch,
+        spec.index,
+        spec.trials,
+        trial.sequences_seen,
+        int(spec.train_config.get("max_sequences", trial.sequences_seen)),
+        last.train_error if last else None,
+        last.train_accuracy if last else None,
+    )
 
 
 def run_on_ray(
@@ -54,10 +73,13 @@ def run_on_ray(
     *,
     address: str,
     on_trial: OnTrial | None = None,
+    on_progress: Callable[[TrialProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     on_worker_progress: WorkerProgress | None = None,
 ) -> list[TrialRecord]:
     """Run `specs` on the Ray cluster at `address` (or the one this process is already connected to); each
-    trial's result reaches `on_trial` in the driver as it arrives. Results keep the order of `specs`."""
+    trial's result reaches `on_trial` (and its final progress `on_progress`) in the driver as it arrives.
+    `should_stop` cancels the trials still running (`TrainingCancelled`). Results keep the order of `specs`."""
     ray = import_ray()
     connected_here = not ray.is_initialized()
     if connected_here:
@@ -68,10 +90,15 @@ def run_on_ray(
     results: dict[int, TrialRecord] = {}
     try:
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled(f"stopped with {len(pending)} of {len(specs)} trials unfinished")
+            done, pending = ray.wait(pending, num_returns=1, timeout=STOP_POLL_S if should_stop else None)
             for reference in done:
                 index = references[reference]
-                results[index] = _rebuild(ray.get(reference))
+                payload: TrialPayload = ray.get(reference)
+                results[index] = payload.record()
+                if on_progress is not None:
+                    on_progress(arrived(specs[index], results[index]))
                 if on_trial is not None:
                     on_trial(specs[index], results[index])
     except BaseException:

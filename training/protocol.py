@@ -2,7 +2,7 @@
 trainer). One type per stage of a trial: `TrainConfig` (how it trains), `TrialProgress` (where it stands),
 `TrialResult` (what training produced) and `TestResult` (how it tested), together a `TrialRecord` (what the
 registry records as a version), reduced to a `TrialOutcome` (what `summarize` and `best_trial` read).
-`training.experiment.TrialSpec` is a trial planned; `training.train.Progress` is the trainer's per-batch hook value.
+`training.trial.TrialSpec` is a trial planned; `training.train.Progress` is the trainer's per-batch hook value.
 
     python -c "from training.protocol import TrainConfig; print(TrainConfig())"
 """

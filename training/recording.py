@@ -3,9 +3,9 @@ turn trials into model versions.
 
     temporal-order train --arch lstm --trials 3
 
-Each trial is stored the moment it has been tested (a later fault never loses it); an architecture's run is
-closed once its last trial is in, activating its best trial if asked. A run left open by a fault or a cancel is
-closed without activating anything.
+Each trial is stored the moment it reaches the driver (a later fault never loses it), from the local process pool
+or a Ray cluster; an architecture's run is closed once all its trials are in, activating its best trial if asked.
+A run left open by a fault or a cancel is closed without activating anything.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.evaluate import N_TEST
-from training.experiment import TrialSpec, run_architectures
+from training.experiment import run_architectures
 from training.protocol import TrialOutcome, TrialProgress, TrialRecord
 from training.registry import Registry, RunInfo, VersionInfo, retry_transient
 from training.task import TaskSpec
+from training.trial import TrialSpec
 
 logger = logging.getLogger("training.recording")
 
@@ -43,17 +44,20 @@ def train_and_record(
     overrides: dict[str, Any] | None = None,
     n_test: int = N_TEST,
     workers: int = 1,
+    ray_address: str | None = None,
     activate: bool = True,
     job_id: str | None = None,
     on_progress: Callable[[TrialProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_recorded: Callable[[VersionInfo], None] | None = None,
 ) -> list[TrainedArch]:
-    """Train `trials` trials of each architecture and record each in `registry` (None: train only).
+    """Train `trials` trials of each architecture (on the local pool of `workers`, or on the Ray cluster at
+    `ray_address`) and record each in `registry` (None: train only).
 
     Raises `training.train.TrainingCancelled` when `should_stop` fires; the trials recorded by then stay.
     """
     open_runs: dict[str, int] = {}
+    recorded: dict[str, int] = {}
     closed: dict[str, RunInfo] = {}
     who = f"job {job_id}" if job_id else "train"
 
@@ -70,7 +74,9 @@ def train_and_record(
         )
         if on_recorded is not None:
             on_recorded(version)
-        if spec.index == spec.trials:  # trials arrive in order: this run is complete
+        recorded[spec.arch] = recorded.get(spec.arch, 0) + 1
+        # A Ray cluster hands trials back as they finish, not in order: the run is complete when all are in.
+        if recorded[spec.arch] == spec.trials:
             closed[spec.arch] = retry_transient(
                 lambda: registry.finish_run(run_id, activate=activate), what=f"{who}: close the run"
             )
@@ -85,6 +91,7 @@ def train_and_record(
             overrides=overrides,
             n_test=n_test,
             workers=workers,
+            ray_address=ray_address,
             on_progress=on_progress,
             should_stop=should_stop,
             on_trial=record,

@@ -38,6 +38,8 @@ from service.schemas import (
     ModelList,
     ModelPublic,
     Readiness,
+    StudyList,
+    StudyPublic,
     TaskName,
     TrainJobList,
     TrainJobPublic,
@@ -246,6 +248,18 @@ class AsyncClient(BaseClient):
     ) -> VersionCurve:
         """A version's learning curve, with the curves of the other trials of its run."""
         return await self._send(self._curve(arch, version), timeout=timeout, max_retries=max_retries)
+
+    async def studies(
+        self, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> StudyList:
+        """Every study in the registry: its grid and progress (trials planned and recorded)."""
+        return await self._send(self._studies(), timeout=timeout, max_retries=max_retries)
+
+    async def study(
+        self, name: str, *, timeout: TimeoutTypes | NotGiven = NOT_GIVEN, max_retries: int | None = None
+    ) -> StudyPublic:
+        """One study's figures per architecture and T (`.points`), as `temporal-order report` prints them."""
+        return await self._send(self._study(name), timeout=timeout, max_retries=max_retries)
 
     async def activate(
         self, arch: Arch | str, *, version: int, timeout: TimeoutTypes | NotGiven = NOT_GIVEN

@@ -48,6 +48,8 @@ from service.schemas import (
     ModelList,
     ModelPublic,
     Readiness,
+    StudyList,
+    StudyPublic,
     TaskName,
     TrainJobList,
     TrainJobPublic,
@@ -352,6 +354,14 @@ class BaseClient:
     def _curve(arch: str, version: int) -> RequestSpec[VersionCurve]:
         path = f"/models/{segment(arch)}/versions/{segment(version)}/curve"
         return RequestSpec("GET", path, VersionCurve, idempotent=True)
+
+    @staticmethod
+    def _studies() -> RequestSpec[StudyList]:
+        return RequestSpec("GET", "/studies", StudyList, idempotent=True)
+
+    @staticmethod
+    def _study(name: str) -> RequestSpec[StudyPublic]:
+        return RequestSpec("GET", f"/studies/{segment(name)}", StudyPublic, idempotent=True)
 
     @staticmethod
     def _activate(arch: str, version: int) -> RequestSpec[ModelPublic]:

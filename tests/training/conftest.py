@@ -1,5 +1,5 @@
-"""Fixtures shared by the training tests: one thread for tiny models, and a migrated SQLite registry per test
-(the registry and study tests use it)."""
+"""Fixtures shared by the training tests: one thread for tiny models, a migrated SQLite registry per test (the
+registry and study tests use it), and a local Ray cluster per test module (the Ray tests use it)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,26 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# Loopback only: the cluster's processes talk to each other on 127.0.0.1.
+RAY_NODE_IP = "127.0.0.1"
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A real local Ray cluster of 2 CPUs, this process its driver; its address, as `ray start --head` prints."""
+    import ray
+
+    context = ray.init(
+        num_cpus=2,
+        _node_ip_address=RAY_NODE_IP,
+        include_dashboard=False,
+        object_store_memory=80 * 1024 * 1024,
+        log_to_driver=False,
+    )
+    yield str(context.address_info["address"])
+    ray.shutdown()
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.experiment import TrialSpec, run_architectures
+from training.experiment import run_architectures
 from training.models import one_hot
 from training.protocol import TrialProgress
 from training.task import generate, get_task, make_generator
 from training.train import TrainingCancelled
+from training.trial import TrialSpec
 
 SHORT = get_task("6b").shortened(10)
 TINY = {"max_sequences": 256, "batch_size": 32}

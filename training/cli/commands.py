@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from training.cli.common import fail, opened_registry
+from training.cli.common import RAY_ADDRESS_HELP, fail, opened_registry, ray_address_or_fail
 
 
 class ArchChoice(StrEnum):
@@ -101,6 +101,7 @@ def train(
     ] = None,
     n_test: Annotated[int, typer.Option(min=1, help="Fresh test sequences per trial.")] = 3000,
     workers: Annotated[int, typer.Option(min=1, help="Trials run in this many processes.")] = 2,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Results as one JSON document on stdout.")] = False,
     record: Annotated[bool, typer.Option(help="Record every trial in the registry.")] = True,
     activate: Annotated[bool, typer.Option(help="Activate the best trial per architecture.")] = True,
@@ -116,6 +117,7 @@ def train(
     from training.recording import train_and_record
     from training.task import get_task
 
+    address = ray_address_or_fail(ray_address)
     spec = get_task(task.value)
     arches = list(ARCHITECTURES) if arch is ArchChoice.all else [arch.value]
     overrides: dict[str, Any] = {
@@ -143,6 +145,7 @@ def train(
                     overrides=overrides,
                     n_test=n_test,
                     workers=workers,
+                    ray_address=address,
                     activate=activate,
                     on_progress=bars.update,
                 )

@@ -1,4 +1,5 @@
-"""What every command shares: one way to stop with an error, one way to open the registry.
+"""What every command shares: one way to stop with an error, one way to open the registry, one way to pick the
+Ray cluster that trials run on.
 
     with opened_registry() as registry:       # what `temporal-order models` does
         versions = registry.versions()
@@ -25,6 +26,29 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: MESSAGE` on stderr; `raise fail(...)` ends the command with exit status `code`."""
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
+
+
+RAY_ADDRESS_HELP = "Run trials on this Ray cluster (TEMPORAL_ORDER_RAY_ADDRESS) instead of the local process pool."
+
+
+def ray_address_or_fail(given: str | None) -> str | None:
+    """The Ray cluster trials run on: `--ray-address`, else TEMPORAL_ORDER_RAY_ADDRESS, else None (the local
+    pool). Without the ray extra an address ends the command with one line naming the extra, before any work."""
+    from training.settings import get_settings
+
+    try:
+        address = given or get_settings().ray_address
+    except ValueError as error:
+        raise fail(f"cannot read the settings: {error}") from None
+    if address is None:
+        return None
+    from training.distributed import RayUnavailable, import_ray
+
+    try:
+        import_ray()
+    except RayUnavailable as error:
+        raise fail(str(error)) from None
+    return address
 
 
 def _reason(error: SQLAlchemyError) -> str:

@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
-from training.cli.common import fail, opened_registry
+from training.cli.common import RAY_ADDRESS_HELP, fail, opened_registry, ray_address_or_fail
 
 study_app = typer.Typer(help="Studies: grids of trials, recorded together and resumable.", no_args_is_help=True)
 
 # Every architecture that can learn the task (attn_rnn_seed is capped at 50% by construction).
 _NOT_LEARNING = ("attn_rnn_seed",)
-_STUDY_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def learning_arches() -> tuple[str, ...]:
@@ -42,19 +41,16 @@ def lags(
     seed: Annotated[int, typer.Option(min=0, help="Trial i of a point uses seed + i.")] = 0,
     n_test: Annotated[int, typer.Option(min=1, help="Fresh test sequences per trial.")] = 3000,
     workers: Annotated[int, typer.Option(min=1, help="Local pool: trials run in this many processes.")] = 2,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="Run trials on this Ray cluster (TEMPORAL_ORDER_RAY_ADDRESS) instead of the local pool."),
-    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
     name: Annotated[str, typer.Option(help="The study's name: rerunning it resumes it.")] = "lags",
     as_json: Annotated[bool, typer.Option("--json", help="The summaries as one JSON document on stdout.")] = False,
     migrate: Annotated[bool, typer.Option("--migrate", help="Migrate a configured registry first.")] = False,
 ) -> None:
     """Sequences to criterion against the time lag: task 6b scaled to each T, every architecture, N trials."""
-    from training.settings import get_settings
     from training.study.grid import StudyGrid, parse_lags
+    from training.study.overview import STUDY_NAME_PATTERN
 
-    if not _STUDY_NAME.match(name):
+    if not re.match(STUDY_NAME_PATTERN, name):
         raise fail(f"--name {name!r}: use 1-64 letters, digits, '-' or '_'")
     known = learning_arches()
     chosen = tuple(arch) if arch else known
@@ -65,14 +61,7 @@ def lags(
         grid = StudyGrid(parse_lags(lags), chosen, trials, budget=budget, seed=seed, n_test=n_test)
     except ValueError as error:
         raise fail(str(error)) from None
-    address = ray_address or get_settings().ray_address
-    if address is not None:
-        from training.distributed import RayUnavailable, import_ray
-
-        try:
-            import_ray()
-        except RayUnavailable as error:
-            raise fail(str(error)) from None
+    address = ray_address_or_fail(ray_address)
     with opened_registry(migrate=migrate) as registry:
         summary = _run(registry, grid, name=name, workers=workers, address=address)
     if as_json:
@@ -84,9 +73,8 @@ def lags(
 def _run(registry: Any, grid: Any, *, name: str, workers: int, address: str | None) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from training.registry.studies import Studies
+    from training.study.overview import study_points
     from training.study.runner import run_study
-    from training.study.stats import summarize_study
 
     def announce(trial: Any, result: Any, version: int | None) -> None:
         outcome = result.trial
@@ -103,13 +91,8 @@ def _run(registry: Any, grid: Any, *, name: str, workers: int, address: str | No
         f"study {name!r}: {run.planned} trials planned, {run.skipped} already recorded, {run.recorded} recorded now",
         err=True,
     )
-    points = summarize_study(Studies(registry).trials(run.study.id))
-    grid_lags, grid_arches = set(grid.lags), set(grid.arches)
-    return {
-        "study": name,
-        "grid": run.study.grid,
-        "points": [asdict(p) for p in points if p.length in grid_lags and p.arch in grid_arches],
-    }
+    points = study_points(registry, run.study)
+    return {"study": name, "grid": run.study.grid, "points": [asdict(p) for p in points]}
 
 
 def _print_points(summary: dict[str, Any]) -> None:

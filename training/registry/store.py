@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from alembic import command
 from sqlalchemy import Engine, func, select
@@ -42,7 +43,7 @@ logger = logging.getLogger("training.registry")
 
 # Two writers may pick the same next version number; the unique (arch, version) constraint turns that
 # into an IntegrityError, and the loser simply tries again with fresh numbers.
-_VERSION_RACE_RETRIES = 5
+VERSION_RACE_RETRIES = 5
 
 
 class RunNotFound(VersionNotFound):
@@ -80,7 +81,7 @@ def _version_info(row: ModelVersion, *, active: bool) -> VersionInfo:
     )
 
 
-def _run_row(arch: str, task: TaskSpec, first: TrialRecord, *, job_id: str | None) -> TrainingRun:
+def new_run(arch: str, task: TaskSpec, first: TrialRecord, *, job_id: str | None) -> TrainingRun:
     """A run of `arch` with no trials yet; its first trial supplies the seed and the configuration."""
     return TrainingRun(
         arch=arch,
@@ -181,6 +182,28 @@ class Registry(JobQueueMixin, ActivationsMixin):
         with self.engine.begin() as connection:
             command.downgrade(alembic_config(connection), revision)
 
+    # -- sessions, for the repositories of further tables in the same database (training/registry/studies.py) --
+
+    def session(self) -> Session:
+        """A short read session, to use as a context manager; no row read in it may outlive it."""
+        return self._sessions()
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A session in one transaction: committed when the block ends, rolled back when it raises."""
+        return self._sessions.begin()
+
+    def append_version(
+        self, session: Session, run: TrainingRun, index: int, record: TrialRecord, checkpoint: Checkpoint
+    ) -> ModelVersion:
+        """Add trial `index` of `run` as the next version of its architecture, inside `session`'s transaction.
+        Two writers may take the same number: the commit then fails with IntegrityError, and the caller retries
+        the transaction (up to VERSION_RACE_RETRIES times)."""
+        latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == run.arch))
+        row = self._version_row(run.arch, (latest or 0) + 1, index, record, checkpoint)
+        run.versions.append(row)
+        session.flush()
+        return row
+
     # -- writes ---------------------------------------------------------------------------------------
 
     def record_run(
@@ -202,11 +225,11 @@ class Registry(JobQueueMixin, ActivationsMixin):
         # Serialising is CPU work: do it before the transaction, so the write lock is held only for I/O.
         checkpoints = [to_checkpoint(record.trial.model) for record in records]
         best = best_trial([record.outcome for record in records])
-        for attempt in range(_VERSION_RACE_RETRIES):
+        for attempt in range(VERSION_RACE_RETRIES):
             try:
                 with self._sessions.begin() as session:
                     latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch))
-                    run = _run_row(arch, task, records[0], job_id=job_id)
+                    run = new_run(arch, task, records[0], job_id=job_id)
                     run.trials = len(records)
                     run.wall_seconds = sum(record.trial.wall_seconds for record in records)
                     for index, (record, checkpoint) in enumerate(zip(records, checkpoints, strict=True)):
@@ -218,7 +241,7 @@ class Registry(JobQueueMixin, ActivationsMixin):
                         set_active(session, arch, run.versions[best].id, by=_recorded_by(job_id))
                     return _run_info(run, [row.version for row in run.versions])
             except IntegrityError:
-                if attempt == _VERSION_RACE_RETRIES - 1:
+                if attempt == VERSION_RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -227,7 +250,7 @@ class Registry(JobQueueMixin, ActivationsMixin):
     def start_run(self, arch: str, task: TaskSpec, first: TrialRecord, *, job_id: str | None = None) -> int:
         """Open a run for `arch` (no trials yet); `first` supplies its configuration."""
         with self._sessions.begin() as session:
-            run = _run_row(arch, task, first, job_id=job_id)
+            run = new_run(arch, task, first, job_id=job_id)
             session.add(run)
             session.flush()
             return run.id
@@ -235,7 +258,7 @@ class Registry(JobQueueMixin, ActivationsMixin):
     def add_trial(self, run_id: int, index: int, record: TrialRecord) -> VersionInfo:
         """Store one finished trial of run `run_id` as a new version, in its own transaction."""
         checkpoint = to_checkpoint(record.trial.model)
-        for attempt in range(_VERSION_RACE_RETRIES):
+        for attempt in range(VERSION_RACE_RETRIES):
             try:
                 with self._sessions.begin() as session:
                     run = session.get(TrainingRun, run_id)
@@ -243,13 +266,10 @@ class Registry(JobQueueMixin, ActivationsMixin):
                         raise RunNotFound(f"no training run {run_id} in the registry")
                     if record.trial.model_config.arch != run.arch:
                         raise ValueError(f"trial of {record.trial.model_config.arch!r} recorded under {run.arch!r}")
-                    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == run.arch))
-                    row = self._version_row(run.arch, (latest or 0) + 1, index, record, checkpoint)
-                    run.versions.append(row)
-                    session.flush()
+                    row = self.append_version(session, run, index, record, checkpoint)
                     return _version_info(row, active=False)
             except IntegrityError:
-                if attempt == _VERSION_RACE_RETRIES - 1:
+                if attempt == VERSION_RACE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 

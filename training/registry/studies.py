@@ -18,10 +18,7 @@ from training.checkpoint import to_checkpoint
 from training.protocol import TrialRecord
 from training.registry.orm import ModelVersion, Study, StudyTrial, TrainingRun, utcnow
 from training.registry.records import RegistryError
-from training.registry.store import Registry, _run_row
-
-# Two writers may take the same next version number; the loser retries with fresh numbers (as store.py does).
-_VERSION_RACE_RETRIES = 5
+from training.registry.store import VERSION_RACE_RETRIES, Registry, new_run
 
 
 class StudyNotFound(RegistryError):
@@ -76,11 +73,10 @@ class Studies:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self._sessions = registry._sessions
 
     def open(self, name: str, kind: str, grid: dict[str, Any]) -> StudyInfo:
         """The study `name`, created with `grid` if new; a study recorded with another grid is refused."""
-        with self._sessions.begin() as session:
+        with self.registry.transaction() as session:
             row = session.scalar(select(Study).where(Study.name == name))
             if row is None:
                 row = Study(name=name, kind=kind, grid=dict(grid), created_at=utcnow())
@@ -95,18 +91,24 @@ class Studies:
             return _study_info(row)
 
     def get(self, name: str) -> StudyInfo:
-        with self._sessions() as session:
+        with self.registry.session() as session:
             row = session.scalar(select(Study).where(Study.name == name))
             if row is None:
                 raise StudyNotFound(f"no study named {name!r} in the registry")
             return _study_info(row)
 
     def all(self) -> list[StudyInfo]:
-        with self._sessions() as session:
+        with self.registry.session() as session:
             return [_study_info(row) for row in session.scalars(select(Study).order_by(Study.id))]
 
+    def recorded_counts(self) -> dict[int, int]:
+        """How many trials each study has recorded, by study id (a study with none is absent)."""
+        statement = select(StudyTrial.study_id, func.count(StudyTrial.id)).group_by(StudyTrial.study_id)
+        with self.registry.session() as session:
+            return {study_id: count for study_id, count in session.execute(statement).tuples()}
+
     def recorded_keys(self, study_id: int) -> set[str]:
-        with self._sessions() as session:
+        with self.registry.session() as session:
             return set(session.scalars(select(StudyTrial.trial_key).where(StudyTrial.study_id == study_id)))
 
     def record_trial(self, study_id: int, key: str, length: int, record: TrialRecord) -> int | None:
@@ -115,9 +117,9 @@ class Studies:
         trial = record.trial
         arch, task = trial.model_config.arch, trial.task
         checkpoint = to_checkpoint(trial.model)  # CPU work before the write lock, as store.py does
-        for attempt in range(_VERSION_RACE_RETRIES):
+        for attempt in range(VERSION_RACE_RETRIES):
             try:
-                with self._sessions.begin() as session:
+                with self.registry.transaction() as session:
                     taken = select(StudyTrial.id).where(StudyTrial.study_id == study_id, StudyTrial.trial_key == key)
                     if session.scalar(taken) is not None:
                         return None
@@ -127,20 +129,17 @@ class Studies:
                         )
                     )
                     if run is None:
-                        run = _run_row(arch, task, record, job_id=None)
+                        run = new_run(arch, task, record, job_id=None)
                         run.study_id = study_id
                         session.add(run)
                         session.flush()
-                    latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.arch == arch))
-                    row = Registry._version_row(arch, (latest or 0) + 1, len(run.versions), record, checkpoint)
-                    run.versions.append(row)
-                    session.flush()
+                    row = self.registry.append_version(session, run, len(run.versions), record, checkpoint)
                     session.add(StudyTrial(study_id=study_id, trial_key=key, length=length, version_id=row.id))
                     session.flush()
                     run_id, version = run.id, row.version
                 break
             except IntegrityError:
-                if attempt == _VERSION_RACE_RETRIES - 1:
+                if attempt == VERSION_RACE_RETRIES - 1:
                     raise
         # The run's trial count from every trial it now holds; never activated: a
         # study measures, it does not choose what is served.
@@ -155,7 +154,7 @@ class Studies:
             .where(StudyTrial.study_id == study_id)
             .order_by(StudyTrial.length, ModelVersion.arch, ModelVersion.seed)
         )
-        with self._sessions() as session:
+        with self.registry.session() as session:
             return [
                 StudyTrialInfo(
                     arch=row.arch,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.architectures import default_config
-from training.experiment import TrialSpec, plan_trials
 from training.models import config_to_dict
 from training.task import TaskSpec
+from training.trial import TrialSpec, plan_trials
 
 DEFAULT_LAGS: tuple[int, ...] = (100, 200, 400, 700, 1000)
 # Below this the scaled ranges collapse onto the start symbol and each other.

@@ -12,7 +12,8 @@ from pathlib import Path
 from training.architectures import REGISTRY
 from training.registry import Registry
 from training.registry.studies import Studies, StudyInfo
-from training.study.stats import PointSummary, summarize_study
+from training.study.overview import study_points
+from training.study.stats import PointSummary
 
 
 def _count(value: float | None) -> str:
@@ -117,10 +118,9 @@ def write_study_report(study: StudyInfo, points: Sequence[PointSummary], out_dir
 
 def write_studies_report(registry: Registry, out_dir: Path) -> Path | None:
     """lag_study.md (every study's table) and one plot per study in `out_dir`; None when no study is recorded."""
-    studies = Studies(registry)
     sections = []
-    for study in studies.all():
-        markdown, _ = write_study_report(study, summarize_study(studies.trials(study.id)), out_dir)
+    for study in Studies(registry).all():
+        markdown, _ = write_study_report(study, study_points(registry, study), out_dir)
         sections.append(markdown)
     if not sections:
         return None

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from training.experiment import TrialSpec, run_specs
+from training.experiment import run_trials
 from training.protocol import TrialRecord
 from training.registry import Registry
 from training.registry.studies import Studies, StudyInfo
 from training.study.grid import StudyGrid, StudyTrial, plan_study
+from training.trial import TrialSpec
 
 LAG_STUDY = "lags"
 OnRecorded = Callable[[StudyTrial, TrialRecord, int | None], None]
@@ -62,10 +63,6 @@ def run_study(
             on_recorded(trial, result, version)
 
     specs = [trial.spec for trial in todo]
-    if specs and ray_address is not None:
-        from training.distributed import run_on_ray
-
-        run_on_ray(specs, address=ray_address, on_trial=record)
-    elif specs:
-        run_specs(specs, workers=workers, on_trial=record)
+    if specs:
+        run_trials(specs, workers=workers, ray_address=ray_address, on_trial=record)
     return StudyRun(study=study, planned=len(planned), skipped=len(planned) - len(todo), recorded=count[0])

@@ -14,6 +14,7 @@ import pytest
 from service.openapi import REQUEST_EXAMPLES
 from tests.support.registry import record_untrained
 from tests.support.server import LiveServer
+from tests.support.study import record_tiny_study
 from training.registry import Registry
 
 BAD_SEQUENCE = "EabZcdXB"
@@ -30,6 +31,8 @@ UNPROVOKED = {
     ("POST", "/models/{arch}/activate", 503),
     ("POST", "/models/{arch}/rollback", 503),
     ("GET", "/models/{arch}/versions/{version}/curve", 503),
+    ("GET", "/studies", 503),
+    ("GET", "/studies/{name}", 503),
     ("GET", "/readyz", 503),  # needs a service with no ready architecture at all
     ("GET", "/v2/health/ready", 400),  # the same
     # Needs a version whose checkpoint fails to load: tests/faults/test_hostile_input.py provokes it.
@@ -115,6 +118,7 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         registry = Registry(server.database_url)
         try:
             version = record_untrained(registry, "lstm", seed=7, activate=False)
+            record_tiny_study(registry, "tiny", lags=(20,), trials=1)
         finally:
             registry.close()
         send(activate, "POST", "/models/lstm/activate", json={"version": version}, headers=key)
@@ -123,6 +127,9 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send(curve, "GET", "/models/lstm/versions/1/curve")
         send(curve, "GET", "/models/lstm/versions/99/curve")
         send(curve, "GET", "/models/lstm/versions/0/curve")
+        send("/studies", "GET", "/studies")
+        for name in ("tiny", "nope", "a%20b"):  # recorded, unknown (404), not a study name (422)
+            send("/studies/{name}", "GET", f"/studies/{name}")
         send("/healthz", "GET", "/healthz")
         send("/readyz", "GET", "/readyz")
         for template in ("/v2", "/v2/health/live", "/v2/health/ready"):

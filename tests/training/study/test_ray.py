@@ -1,6 +1,8 @@
-"""Trials on a real local Ray cluster (2 CPUs): a worker killed mid-trial has its trial retried and the study
-still records every trial exactly once; an interrupted driver's rerun resumes; the CLI reaches the cluster
-through TEMPORAL_ORDER_RAY_ADDRESS."""
+"""Trials on a real local Ray cluster (2 CPUs, tests/training/conftest.py's `ray_address`, one per module so
+its warm workers serve every test here): a worker killed mid-trial has its trial retried and the study still
+records every trial exactly once; an interrupted driver's rerun resumes; the CLI reaches the cluster through
+TEMPORAL_ORDER_RAY_ADDRESS; `temporal-order train --ray-address` records each trial once in one run; without
+Ray installed, `--ray-address` is a one-line error naming the extra."""
 
 from __future__ import annotations
 
@@ -11,38 +13,26 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
-import ray
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from service.cli import build_app
+from tests.support.study import tiny_grid
 from training.protocol import TrialProgress, TrialRecord
 from training.registry import Registry
 from training.registry.orm import ModelVersion, StudyTrial
 from training.registry.studies import Studies
+from training.settings import get_settings
 from training.study.grid import StudyTrial as PlannedTrial
 from training.study.runner import run_study
 
-from .conftest import tiny_grid
-
-# Loopback only: the cluster's processes talk to each other on 127.0.0.1.
-NODE_IP = "127.0.0.1"
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    context = ray.init(
-        num_cpus=2,
-        _node_ip_address=NODE_IP,
-        include_dashboard=False,
-        object_store_memory=80 * 1024 * 1024,
-        log_to_driver=False,
-    )
-    yield str(context.address_info["address"])
-    ray.shutdown()
+runner = CliRunner()
+app = build_app()
 
 
 def _blocks_first_trial_to_report(marker: str) -> Callable[[TrialProgress], None]:
@@ -144,3 +134,35 @@ def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(ray_address
     assert result.returncode == 0, result.stderr
     assert [(p["arch"], p["trials"]) for p in json.loads(result.stdout)["points"]] == [("rnn", 2)]
     assert "2 recorded now" in result.stderr
+
+
+TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
+
+
+def test_train_runs_its_trials_on_the_cluster_and_records_each_once(
+    ray_address: str, settings_url: str, registry: Registry
+) -> None:
+    result = runner.invoke(app, ["train", *TRAIN_TINY, "--ray-address", ray_address])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [trial["seed"] for trial in document["trials"]] == [5, 6]
+    versions = registry.versions("rnn")
+    assert sorted(document["versions"]) == sorted(v.version for v in versions) and len(versions) == 2
+    assert sorted((v.seed, v.wrong_argmax, v.n_test) for v in versions) == [
+        (t["seed"], t["wrong_argmax"], 20) for t in document["trials"]
+    ]
+    run = registry.run(versions[0].run_id)
+    assert run.trials == 2 and {v.run_id for v in versions} == {run.id}  # one run, closed with both trials
+    assert registry.active_version("rnn") is not None
+
+
+def test_train_with_a_ray_address_without_ray_names_the_extra(
+    settings_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    monkeypatch.setenv("TEMPORAL_ORDER_RAY_ADDRESS", "127.0.0.1:6379")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["train", *TRAIN_TINY])
+    assert result.exit_code == 1
+    assert "pip install 'temporal-order[ray]'" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -12,14 +12,13 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from service.cli import build_app
+from tests.support.study import tiny_grid
 from training.experiment import TrialRecord
 from training.registry import Registry
 from training.registry.orm import ModelVersion, TrainingRun
 from training.registry.studies import Studies, StudyMismatch
 from training.study.grid import StudyTrial
 from training.study.runner import run_study
-
-from .conftest import tiny_grid
 
 runner = CliRunner()
 app = build_app()
