@@ -152,7 +152,29 @@ function modelBlock(model) {
     el("tbody", {}, ...model.versions.map((version) => versionRow(model.arch, version))),
   );
   block.append(table);
+  if (model.history.length > 0) block.append(activationHistory(model.history));
   return block;
+}
+
+// Activations, newest first (as /models/{arch} lists them): from which version to which, by what, when.
+function activationHistory(history) {
+  const rows = history.map((step) =>
+    el(
+      "tr",
+      {},
+      el("td", { text: new Date(step.at).toLocaleString() }),
+      el("td", { class: "num", text: step.from_version === null ? "—" : String(step.from_version) }),
+      el("td", { class: "num", text: String(step.to_version) }),
+      el("td", { text: step.undoes === null ? step.by : `${step.by} (undoes activation ${step.undoes})` }),
+    ),
+  );
+  const table = el(
+    "table",
+    { class: "history" },
+    el("thead", {}, el("tr", {}, ...["when", "from version", "to version", "by"].map((name) => el("th", { text: name })))),
+    el("tbody", {}, ...rows),
+  );
+  return el("details", { class: "history" }, el("summary", { text: `activation history (${plural(history.length, "activation")})` }), table);
 }
 
 async function loadModels() {

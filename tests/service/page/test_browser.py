@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.server import LiveServer
@@ -149,3 +150,22 @@ def test_a_job_starts_its_progress_moves_and_it_cancels(page: Any, curve_server:
     assert page.locator("#job-error").is_hidden()
     assert page.console_errors == []
     assert "api-key" not in page.evaluate("JSON.stringify(Object.keys(localStorage))")
+
+
+def test_the_models_view_shows_the_activation_history(page: Any, curve_server: LiveServer) -> None:
+    with httpx.Client(base_url=curve_server.url, headers=curve_server.auth, timeout=60) as http:
+        served = http.get("/models/lstm").json()["active_version"]
+        other = next(v["version"] for v in http.get("/models/lstm").json()["versions"] if v["version"] != served)
+        assert http.post("/models/lstm/activate", json={"version": other}).status_code == 200
+        rolled_back = http.post("/models/lstm/rollback")  # serves `served` again: the other tests' state is kept
+        assert rolled_back.status_code == 200 and rolled_back.json()["active_version"] == served
+    page.reload()
+    history = page.locator("#models-body .model:has(h3 code:text-is('lstm')) details.history")
+    history.locator("summary").click()
+    rows = history.locator("tbody tr")
+    rows.first.wait_for()
+    cells = [rows.nth(index).locator("td").all_inner_texts() for index in range(2)]  # newest first
+    assert [cells[0][1:3], cells[1][1:3]] == [[str(other), str(served)], [str(served), str(other)]]
+    assert cells[0][3].startswith("api rollback (undoes activation ") and cells[1][3] == "api"
+    assert page.console_errors == []
+    screenshot(page, "history", selector="#models-body .model:has(h3 code:text-is('lstm'))")
