@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -139,20 +140,49 @@ def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(ray_address
 TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
 
 
-def test_train_runs_its_trials_on_the_cluster_and_records_each_once(
-    ray_address: str, settings_url: str, registry: Registry
+def _holds_trial_one_until(marker: str) -> Callable[[TrialProgress], None]:
+    """A worker-side progress hook: trial 1 waits until `marker` exists, so trial 2 reaches the driver first."""
+
+    def on_progress(progress: TrialProgress) -> None:
+        import os
+        import time
+
+        deadline = time.monotonic() + 300  # never hang the suite: past it, the order assertion fails instead
+        while progress.trial == 1 and not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polls a file the driver writes; not a timing assumption
+
+    return on_progress
+
+
+def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order(
+    ray_address: str, settings_url: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import training.distributed as distributed
+
+    marker = tmp_path / "trial-2-recorded"
+    real_run_on_ray = distributed.run_on_ray
+
+    def run_trial_two_first(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
+        def record_then_release(spec: Any, record: Any) -> None:
+            on_trial(spec, record)
+            marker.touch()
+
+        hold = _holds_trial_one_until(str(marker))
+        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=hold, **kw)
+
+    # The order goes in through the worker-side progress hook; the command, the cluster and the registry are real.
+    monkeypatch.setattr(distributed, "run_on_ray", run_trial_two_first)
     result = runner.invoke(app, ["train", *TRAIN_TINY, "--ray-address", ray_address])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert [trial["seed"] for trial in document["trials"]] == [5, 6]
-    versions = registry.versions("rnn")
-    assert sorted(document["versions"]) == sorted(v.version for v in versions) and len(versions) == 2
-    assert sorted((v.seed, v.wrong_argmax, v.n_test) for v in versions) == [
-        (t["seed"], t["wrong_argmax"], 20) for t in document["trials"]
+    versions = sorted(registry.versions("rnn"), key=lambda v: v.version)
+    assert [v.seed for v in versions] == [6, 5]  # trial 2 was recorded first, each trial once
+    assert [(v.wrong_argmax, v.n_test) for v in reversed(versions)] == [
+        (t["wrong_argmax"], 20) for t in document["trials"]
     ]
     run = registry.run(versions[0].run_id)
-    assert run.trials == 2 and {v.run_id for v in versions} == {run.id}  # one run, closed with both trials
+    assert run.trials == 2 and {v.run_id for v in versions} == {run.id}  # one run, closed once both were in
     assert registry.active_version("rnn") is not None
 
 
