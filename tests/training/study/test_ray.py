@@ -104,6 +104,57 @@ def test_a_worker_killed_mid_trial_is_retried_and_recorded_once(
     assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1), (24, 0), (24, 1)]
 
 
+TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
+
+
+def _holds_trial_one_until(marker: str) -> Callable[[TrialProgress], None]:
+    """A worker-side progress hook: trial 1 waits until `marker` exists, so trial 2 reaches the driver first."""
+
+    def on_progress(progress: TrialProgress) -> None:
+        import os
+        import time
+
+        deadline = time.monotonic() + 300  # never hang the suite: past it, the order assertion fails instead
+        while progress.trial == 1 and not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polls a file the driver writes; not a timing assumption
+
+    return on_progress
+
+
+# Before the interrupted driver's test, whose cancel kills the workers: this one runs on the warm workers the kill
+# test's retry left.
+def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order(
+    ray_address: str, settings_url: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.distributed as distributed
+
+    marker = tmp_path / "trial-2-recorded"
+    real_run_on_ray = distributed.run_on_ray
+
+    def run_trial_two_first(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
+        def record_then_release(spec: Any, record: Any) -> None:
+            on_trial(spec, record)
+            marker.touch()
+
+        hold = _holds_trial_one_until(str(marker))
+        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=hold, **kw)
+
+    # The order goes in through the worker-side progress hook; the command, the cluster and the registry are real.
+    monkeypatch.setattr(distributed, "run_on_ray", run_trial_two_first)
+    result = runner.invoke(app, ["train", *TRAIN_TINY, "--ray-address", ray_address])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [trial["seed"] for trial in document["trials"]] == [5, 6]
+    versions = sorted(registry.versions("rnn"), key=lambda v: v.version)
+    assert [v.seed for v in versions] == [6, 5]  # trial 2 was recorded first, each trial once
+    assert [(v.wrong_argmax, v.n_test) for v in reversed(versions)] == [
+        (t["wrong_argmax"], 20) for t in document["trials"]
+    ]
+    run = registry.run(versions[0].run_id)
+    assert run.trials == 2 and {v.run_id for v in versions} == {run.id}  # one run, closed once both were in
+    assert registry.active_version("rnn") is not None
+
+
 def test_an_interrupted_driver_resumes_on_ray(ray_address: str, registry: Registry) -> None:
     def interrupt(trial: PlannedTrial, record: TrialRecord, version: int | None) -> None:
         raise KeyboardInterrupt
@@ -137,55 +188,6 @@ def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(ray_address
     assert "2 recorded now" in result.stderr
 
 
-TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
-
-
-def _holds_trial_one_until(marker: str) -> Callable[[TrialProgress], None]:
-    """A worker-side progress hook: trial 1 waits until `marker` exists, so trial 2 reaches the driver first."""
-
-    def on_progress(progress: TrialProgress) -> None:
-        import os
-        import time
-
-        deadline = time.monotonic() + 300  # never hang the suite: past it, the order assertion fails instead
-        while progress.trial == 1 and not os.path.exists(marker) and time.monotonic() < deadline:
-            time.sleep(0.02)  # polls a file the driver writes; not a timing assumption
-
-    return on_progress
-
-
-def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order(
-    ray_address: str, settings_url: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import training.distributed as distributed
-
-    marker = tmp_path / "trial-2-recorded"
-    real_run_on_ray = distributed.run_on_ray
-
-    def run_trial_two_first(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
-        def record_then_release(spec: Any, record: Any) -> None:
-            on_trial(spec, record)
-            marker.touch()
-
-        hold = _holds_trial_one_until(str(marker))
-        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=hold, **kw)
-
-    # The order goes in through the worker-side progress hook; the command, the cluster and the registry are real.
-    monkeypatch.setattr(distributed, "run_on_ray", run_trial_two_first)
-    result = runner.invoke(app, ["train", *TRAIN_TINY, "--ray-address", ray_address])
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
-    assert [trial["seed"] for trial in document["trials"]] == [5, 6]
-    versions = sorted(registry.versions("rnn"), key=lambda v: v.version)
-    assert [v.seed for v in versions] == [6, 5]  # trial 2 was recorded first, each trial once
-    assert [(v.wrong_argmax, v.n_test) for v in reversed(versions)] == [
-        (t["wrong_argmax"], 20) for t in document["trials"]
-    ]
-    run = registry.run(versions[0].run_id)
-    assert run.trials == 2 and {v.run_id for v in versions} == {run.id}  # one run, closed once both were in
-    assert registry.active_version("rnn") is not None
-
-
 def test_train_with_a_ray_address_without_ray_names_the_extra(
     settings_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,3 +198,20 @@ def test_train_with_a_ray_address_without_ray_names_the_extra(
     assert result.exit_code == 1
     assert "pip install 'temporal-order[ray]'" in result.stderr and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_should_stop_cancels_the_trials_on_the_cluster(ray_address: str) -> None:
+    """What a cancelled training job on Ray meets: the driver stops, the trials are cancelled (as an interrupted
+    driver's are, above), and nothing reaches the recorder."""
+    from training.distributed import run_on_ray
+    from training.study.grid import lag_task
+    from training.train import TrainingCancelled
+    from training.trial import plan_trials
+
+    # A budget no test could wait for, and a criterion out of reach: only the cancel ends these trials.
+    overrides = {"max_sequences": 10**9, "criterion_window": 10**9}
+    specs = plan_trials("rnn", lag_task(20), trials=2, seed=0, overrides=overrides, n_test=20)
+    arrived: list[object] = []
+    with pytest.raises(TrainingCancelled, match="2 of 2 trials unfinished"):
+        run_on_ray(specs, address=ray_address, on_trial=lambda spec, _: arrived.append(spec), should_stop=lambda: True)
+    assert arrived == []
