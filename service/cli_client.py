@@ -66,7 +66,8 @@ def _fmt(value: float | int | None, spec: str = "") -> str:
 def classify(
     sequence: Annotated[str, typer.Argument(help="Symbols E a b c d X Y B, e.g. 'EabXcd…B'.")],
     arch: Annotated[
-        str | None, typer.Option(help="rnn, lstm, attn_rnn, attn_rnn_seed or lstm1997 [default: the server's best].")
+        str | None,
+        typer.Option(help="rnn, lstm, attn_rnn, attn_rnn_seed, lstm1997 or gru [default: the server's best]."),
     ] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show which symbols decided the class.")] = False,
     url: UrlOption = None,

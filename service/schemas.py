@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The API's architecture names. The SDK ships this module without the training package, so it cannot read
 # training.architectures; tests/training/test_architectures.py holds the two lists equal.
-Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997"]
+Arch = Literal["rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997", "gru"]
 TaskName = Literal["6a", "6b"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
 TERMINAL_JOB_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "interrupted"})

@@ -77,6 +77,14 @@ _REGISTERED = (
         "tab:red",
         task_learning_rates={"6a": 0.5, "6b": 0.1},
     ),
+    # attn_rnn's settings: its encoder alone, without the attention, learns 6b with them too.
+    Architecture(
+        models.GRUConfig,
+        models.GRUClassifier,
+        TrainConfig(learning_rate=1e-2, batch_size=32),
+        "GRU (its last output, no attention)",
+        "tab:purple",
+    ),
 )
 REGISTRY: dict[str, Architecture] = {registered.name: registered for registered in _REGISTERED}
 ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)

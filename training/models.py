@@ -60,6 +60,16 @@ class AttnRNNConfig:
 
 
 @dataclass(frozen=True)
+class GRUConfig:
+    """One GRU layer and a linear head on its last output: the gated recurrent baseline without attention."""
+
+    arch: ClassVar[str] = "gru"
+    hidden_size: int = 32
+    n_inputs: int = N_SYMBOLS
+    n_classes: int = 8
+
+
+@dataclass(frozen=True)
 class AttnRNNSeedConfig:
     """The seed notebook's attention: keys and values are the one-hot inputs themselves."""
 
@@ -94,7 +104,7 @@ class PaperLSTMConfig:
             raise ValueError("init_range must be positive")
 
 
-ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig | PaperLSTMConfig
+ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig | PaperLSTMConfig | GRUConfig
 
 
 def config_to_dict(config: ModelConfig) -> dict[str, Any]:
@@ -184,6 +194,18 @@ class LSTMClassifier(SequenceClassifier):
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(inputs)  # (B, T, H)
+        return self.head(last_step(states, lengths))  # (B, C)
+
+
+class GRUClassifier(SequenceClassifier):
+    def __init__(self, config: GRUConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.gru = nn.GRU(config.n_inputs, config.hidden_size, batch_first=True)
+        self.head = nn.Linear(config.hidden_size, config.n_classes)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        states, _ = self.gru(inputs)  # (B, T, H)
         return self.head(last_step(states, lengths))  # (B, C)
 
 

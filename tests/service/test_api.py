@@ -25,7 +25,7 @@ from training.registry import Registry
 from training.sequences import pad_parsed, parse, rule_label
 from training.task import get_task
 
-ARCHES = ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997")
+ARCHES = ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997", "gru")
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,12 @@ def test_classify_reports_malformed_and_out_of_distribution(client: httpx.Client
 
 @pytest.mark.parametrize(
     ("arch", "method"),
-    [("lstm", "gradient_x_input"), ("attn_rnn", "attention"), ("lstm1997", "gradient_x_input")],
+    [
+        ("lstm", "gradient_x_input"),
+        ("attn_rnn", "attention"),
+        ("lstm1997", "gradient_x_input"),
+        ("gru", "gradient_x_input"),
+    ],
 )
 def test_explain_gives_one_number_per_symbol(
     client: httpx.Client, generated: GenerateResult, arch: str, method: str

@@ -40,9 +40,9 @@ def test_bootstrap_refuses_an_unknown_architecture(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("TEMPORAL_ORDER_DATABASE_URL", f"sqlite:///{tmp_path / 'bootstrap.db'}")
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(build_app(), ["bootstrap", "--arch", "gru"])
+        result = CliRunner().invoke(build_app(), ["bootstrap", "--arch", "transformer"])
         assert result.exit_code == 2
-        assert "unknown architecture 'gru'; known: rnn, lstm" in result.stderr
+        assert "unknown architecture 'transformer'; known: rnn, lstm" in result.stderr
     finally:
         get_settings.cache_clear()
 

@@ -53,6 +53,7 @@ def test_a_corrupt_checkpoint_takes_down_only_its_architecture(
             "attn_rnn": "ready",
             "attn_rnn_seed": "ready",
             "lstm1997": "ready",
+            "gru": "ready",
         }
         assert "corrupt" in ready.json()["detail"]["lstm"]
         lstm = client.get("/models/lstm").json()

@@ -39,3 +39,9 @@ def test_task_learning_rates_follow_the_task_family() -> None:
 def test_unknown_names_are_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match="unknown architecture 'gpt'; known: rnn, lstm"):
         default_train_config("gpt")
+
+
+def test_the_study_runs_every_learning_architecture_by_default() -> None:
+    from training.cli.study_commands import learning_arches
+
+    assert learning_arches() == ("rnn", "lstm", "attn_rnn", "lstm1997", "gru")

@@ -14,6 +14,7 @@ from training.evaluate import evaluate, predict_probabilities
 from training.models import (
     AttnRNNConfig,
     AttnRNNSeedConfig,
+    GRUConfig,
     LSTMConfig,
     ModelConfig,
     RNNConfig,
@@ -81,7 +82,7 @@ def mixed_batch(seed: int) -> list[list[int]]:
 
 
 def test_architectures() -> None:
-    assert ARCHITECTURES == ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997")
+    assert ARCHITECTURES == ("rnn", "lstm", "attn_rnn", "attn_rnn_seed", "lstm1997", "gru")
 
 
 @pytest.mark.parametrize(
@@ -92,6 +93,7 @@ def test_architectures() -> None:
         AttnRNNConfig(hidden_size=6, identity_scale=0.9, n_classes=2),
         AttnRNNConfig(hidden_size=6, cell="irnn"),
         AttnRNNSeedConfig(n_classes=4),
+        GRUConfig(hidden_size=5, n_classes=2),
     ],
     ids=lambda c: c.arch,
 )
@@ -203,7 +205,7 @@ def test_attention_weights_cover_only_real_steps(arch: str) -> None:
     assert torch.allclose(weights.sum(dim=1), torch.ones(len(lengths)), atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ["rnn", "lstm"])
+@pytest.mark.parametrize("arch", ["rnn", "lstm", "gru"])
 def test_models_without_attention_say_so(arch: str) -> None:
     tokens, lengths = pad_parsed([parse("EXYB")])
     with pytest.raises(TypeError, match="has no attention weights"):

@@ -53,8 +53,8 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
         "LABEL": "BYTES",
     }
     with pytest.raises(InferenceServerException) as unknown:
-        client.get_model_metadata("gru")
-    assert unknown.value.status() == "404" and "unknown model 'gru'" in unknown.value.message()
+        client.get_model_metadata("transformer")
+    assert unknown.value.status() == "404" and "unknown model 'transformer'" in unknown.value.message()
 
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary-tensors", "json-tensors"])
@@ -88,7 +88,7 @@ def test_errors_are_the_protocols(client: triton.InferenceServerClient, sequence
     bad = failure("lstm", [sequence_input([sequences[0], "EabZcdXB"], binary=True)])
     assert bad.status() == "400"
     assert "SEQUENCE[1]" in bad.message() and "unknown symbol 'Z' at position 4" in bad.message()
-    assert failure("gru", [sequence_input(sequences[:1], binary=False)]).status() == "404"
+    assert failure("transformer", [sequence_input(sequences[:1], binary=False)]).status() == "404"
     not_ready = failure("attn_rnn_seed", [sequence_input(sequences[:1], binary=False)])
     assert not_ready.status() == "503" and "attn_rnn_seed" in not_ready.message()
     numbers = triton.InferInput("SEQUENCE", [1], "INT32")

@@ -104,7 +104,7 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send("/metrics", "GET", "/metrics")
         send("/models", "GET", "/models")
         send("/models/{arch}", "GET", "/models/lstm")
-        send("/models/{arch}", "GET", "/models/gru")
+        send("/models/{arch}", "GET", "/models/transformer")
         activate = "/models/{arch}/activate"
         send(activate, "POST", "/models/lstm/activate", json={"version": 1})
         send(activate, "POST", "/models/lstm/activate", json={"version": 1}, headers={"X-API-Key": "wrong" * 4})
@@ -113,7 +113,7 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send(activate, "POST", "/models/lstm/activate", json={"version": 0}, headers=key)
         rollback = "/models/{arch}/rollback"
         send(rollback, "POST", "/models/lstm/rollback")
-        send(rollback, "POST", "/models/gru/rollback", headers=key)
+        send(rollback, "POST", "/models/transformer/rollback", headers=key)
         send(rollback, "POST", "/models/lstm/rollback", headers=key)  # served since the start: nothing before it
         registry = Registry(server.database_url)
         try:
@@ -134,9 +134,9 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send("/readyz", "GET", "/readyz")
         for template in ("/v2", "/v2/health/live", "/v2/health/ready"):
             send(template, "GET", template)
-        for model in ("lstm", "gru"):
+        for model in ("lstm", "transformer"):
             send("/v2/models/{model}", "GET", f"/v2/models/{model}")
-        for model in ("lstm", "attn_rnn_seed", "gru"):
+        for model in ("lstm", "attn_rnn_seed", "transformer"):
             send("/v2/models/{model}/ready", "GET", f"/v2/models/{model}/ready")
         tensor = {"name": "SEQUENCE", "datatype": "BYTES", "shape": [1], "data": [sequence]}
         infer = "/v2/models/{model}/infer"
@@ -144,7 +144,7 @@ def exchanges(server: LiveServer) -> list[Exchange]:
             ("lstm", [tensor]),
             ("lstm", [{**tensor, "data": [BAD_SEQUENCE]}]),
             ("attn_rnn_seed", [tensor]),
-            ("gru", [tensor]),
+            ("transformer", [tensor]),
         ):
             send(infer, "POST", f"/v2/models/{model}/infer", json={"inputs": tensors})
         send(infer, "POST", "/v2/models/lstm/infer", json={"inputs": [{**tensor, "data": ["E" * 5000]}]})

@@ -32,7 +32,7 @@ def test_curve_errors_name_what_is_missing(curve_server: LiveServer) -> None:
     missing = httpx.get(f"{curve_server.url}/models/rnn/versions/999/curve", timeout=30)
     assert missing.status_code == 404
     assert missing.json()["error"] == "not_found" and "999" in missing.json()["message"]
-    unknown = httpx.get(f"{curve_server.url}/models/gru/versions/1/curve", timeout=30)
+    unknown = httpx.get(f"{curve_server.url}/models/transformer/versions/1/curve", timeout=30)
     assert unknown.status_code == 422 and unknown.json()["details"][0]["loc"] == ["path", "arch"]
     zero = httpx.get(f"{curve_server.url}/models/rnn/versions/0/curve", timeout=30)
     assert zero.status_code == 422 and zero.json()["details"][0]["loc"] == ["path", "version"]

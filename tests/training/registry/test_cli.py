@@ -76,8 +76,8 @@ def test_activate_errors_are_one_line_and_non_zero(settings_url: str) -> None:
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
     missing = runner.invoke(app, ["activate", "lstm", "3"])
     assert missing.exit_code == 1 and "no version 3 of 'lstm'" in missing.output
-    unknown = runner.invoke(app, ["activate", "gru", "1"])
-    assert unknown.exit_code == 1 and "unknown architecture 'gru'" in unknown.output
+    unknown = runner.invoke(app, ["activate", "transformer", "1"])
+    assert unknown.exit_code == 1 and "unknown architecture 'transformer'" in unknown.output
     both = runner.invoke(app, ["activate", "lstm", "1", "--rollback"])
     assert both.exit_code == 2 and "either VERSION or --rollback" in both.output
     assert "Traceback" not in missing.output + unknown.output + both.output
