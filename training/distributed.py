@@ -52,7 +52,7 @@ def run_trial(spec: TrialSpec, on_progress: WorkerProgress | None = None) -> Tri
     return TrialPayload.of(spec, execute_trial(spec, on_progress))
 
 
-def arrived(spec: TrialSpec, record: TrialRecord) -> TrialProgress:
+def final_progress(spec: TrialSpec, record: TrialRecord) -> TrialProgress:
     """A trial's final progress, as the driver learns it when the trial comes back (a worker's own progress
     reports stay on its node)."""
     trial = record.trial
@@ -98,7 +98,7 @@ def run_on_ray(
                 payload: TrialPayload = ray.get(reference)
                 results[index] = payload.record()
                 if on_progress is not None:
-                    on_progress(arrived(specs[index], results[index]))
+                    on_progress(final_progress(specs[index], results[index]))
                 if on_trial is not None:
                     on_trial(specs[index], results[index])
     except BaseException:
