@@ -27,13 +27,14 @@ from service.deps import ServiceState
 from service.errors import install_error_handlers
 from service.fast_lane import FastLane
 from service.inference import InferencePool, pick_device
-from service.jobs import JobManager
+from service.job_queue import JobQueue
 from service.logging_setup import RequestLog, configure_logging
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.openapi import install_openapi
 from service.routes import classify, curves, generate, health, metrics, models, page, studies, train, v2
 from service.settings import ServiceSettings
+from service.worker import JobWorker
 from training.registry import JobInfo, Registry
 from training.registry.opening import open_registry
 
@@ -95,14 +96,19 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         if info.status == "succeeded":
             await pool.refresh()
 
-    jobs = JobManager(
-        registry,
-        database_url=settings.database_url,
-        concurrency=settings.job_concurrency,
-        training_threads=settings.training_threads,
-        on_finished=job_finished,
-        progress_log_every_s=settings.job_progress_log_s,
-    )
+    worker = None
+    if settings.embedded_worker:  # the single-process default; an API-only replica leaves jobs to the workers
+        worker = JobWorker(
+            registry,
+            database_url=settings.database_url,
+            concurrency=settings.job_concurrency,
+            training_threads=settings.training_threads,
+            lease_s=settings.job_lease_s,
+            poll_s=settings.job_poll_s,
+            on_finished=job_finished,
+            progress_log_every_s=settings.job_progress_log_s,
+        )
+    jobs = JobQueue(registry, worker=worker)
     await jobs.start()
     state.jobs = jobs
 

@@ -20,7 +20,7 @@ from service import cli_client
 SERVER_EXTRA = "temporal-order[server]"
 # What the `server` extra brings: training.cli's commands and service.cli_serve's. A test checks this list
 # against the commands a full install registers, so a new command cannot be forgotten here.
-SERVER_COMMANDS = ("generate", "train", "report", "study", "db", "models", "activate", "serve", "bootstrap")
+SERVER_COMMANDS = ("generate", "train", "report", "study", "db", "models", "activate", "serve", "bootstrap", "worker")
 # Modules of the `server` extra that those commands import; the first one missing is named in their answer.
 SERVER_MODULES = ("torch", "numpy", "sqlalchemy", "alembic", "pydantic_settings", "fastapi", "uvicorn")
 
@@ -52,10 +52,11 @@ def assemble(missing_module: str | None) -> typer.Typer:
     )
     if missing_module is None:
         import training.cli
-        from service import cli_serve
+        from service import cli_serve, cli_worker
 
         training.cli.register(app)
         cli_serve.register(app)
+        cli_worker.register(app)
     else:
         for name in SERVER_COMMANDS:
             app.command(

@@ -6,9 +6,12 @@ temporal-order serve --host 127.0.0.1 --port 8000
 from __future__ import annotations
 
 import gc
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:  # the command imports it itself, so that --help stays light
+    from service.settings import ServiceSettings
 
 
 def serve(
@@ -21,6 +24,14 @@ def serve(
         bool,
         typer.Option("--migrate", help="Migrate a configured registry first (the default one under var/ always is)."),
     ] = False,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Also claim and run training jobs in this process (default: TEMPORAL_ORDER_EMBEDDED_WORKER, on); "
+            "--no-worker for an API replica beside `temporal-order worker` processes.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (uvloop, httptools) on the registry's active models."""
     # Importing torch, FastAPI and SQLAlchemy creates hundreds of thousands of objects that live as long as the
@@ -28,21 +39,12 @@ def serve(
     gc.disable()
     try:
         import uvicorn
-        from pydantic import ValidationError
 
         from service.app import create_server_app
-        from service.settings import ServiceSettings
         from training.cli.common import opened_registry
 
-        overrides: dict[str, Any] = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-        try:
-            settings = ServiceSettings(**overrides)
-        except ValidationError as error:
-            # One line per bad setting, never the value (it may be the API key), never a traceback.
-            for problem in error.errors():
-                name = ".".join(str(part) for part in problem["loc"]) or "settings"
-                typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
-            raise typer.Exit(2) from None
+        given = (("host", host), ("port", port), ("embedded_worker", worker))
+        settings = service_settings({key: value for key, value in given if value is not None})
         # Migrates the embedded default (or, with --migrate, the configured database) before the app starts; a
         # registry that refuses is one line here rather than a failed start inside uvicorn.
         with opened_registry(settings, migrate=migrate) as registry:
@@ -57,6 +59,22 @@ def serve(
             )
     finally:
         gc.enable()  # also when the settings or the registry stop it before the app starts
+
+
+def service_settings(overrides: dict[str, Any]) -> ServiceSettings:
+    """The service's settings with the command's `overrides`; bad ones end the command with one line each."""
+    from pydantic import ValidationError
+
+    from service.settings import ServiceSettings
+
+    try:
+        return ServiceSettings(**overrides)
+    except ValidationError as error:
+        # One line per bad setting, never the value (it may be the API key), never a traceback.
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.echo(f"error: TEMPORAL_ORDER_{name.upper()}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from service.errors import ModelNotReady, Unauthorized
 from service.inference import InferencePool
-from service.jobs import JobManager
+from service.job_queue import JobQueue
 from service.metrics import ServiceMetrics
 from service.settings import ServiceSettings
 from training.registry import Registry
@@ -29,7 +29,7 @@ class ServiceState:
     metrics: ServiceMetrics
     registry: Registry | None = None
     pool: InferencePool | None = None
-    jobs: JobManager | None = None
+    jobs: JobQueue | None = None
     ready: bool = False
 
 
@@ -57,7 +57,7 @@ async def get_pool(request: Request) -> InferencePool:
     return value  # type: ignore[no-any-return]
 
 
-async def get_jobs(request: Request) -> JobManager:
+async def get_jobs(request: Request) -> JobQueue:
     # Reads the state directly rather than through StateDep: one dependency to solve per request, not two.
     value = request.app.state.service.jobs
     if value is None:
@@ -75,7 +75,7 @@ async def get_metrics(request: Request) -> ServiceMetrics:
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 PoolDep = Annotated[InferencePool, Depends(get_pool)]
-JobsDep = Annotated[JobManager, Depends(get_jobs)]
+JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 

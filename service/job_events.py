@@ -1,4 +1,5 @@
-"""Training jobs as log events, one home for their wording: queued, started, progress, ended.
+"""Training jobs as log events, one home for their wording: queued, started, progress, ended, and the queue's
+lease expired (another worker's job ended) and lease lost (this worker's trainer stopped).
 
 Whoever supervises a job (the service's embedded job manager, a worker) calls these inside `job_context`, so
 every line carries the job's id and the X-Request-ID of the request that queued it. Progress is read from the
@@ -77,6 +78,16 @@ def ended(info: JobInfo, **fields: Any) -> None:
         **promotion_fields(info),
         **fields,
     )
+
+
+def lease_expired(job_id: str, owner: str | None, now: str) -> None:
+    """A worker found the job's lease run out (its worker is gone) and ended or requeued it: `now` is its status."""
+    events.warning("job lease expired", job_id=job_id, owner=owner, now=now)
+
+
+def lease_lost(**fields: Any) -> None:
+    """This worker's lease on the job ran out while it trained: its trainer was stopped and writes nothing more."""
+    events.warning("job lease lost; its trainer was stopped", **fields)
 
 
 async def follow_progress(registry: Registry, job_id: str, every_s: float = DEFAULT_PROGRESS_EVERY_S) -> None:

@@ -124,6 +124,9 @@ class TrainJobCreate(Strict):
     batch_size: int | None = Field(default=None, ge=1, le=4096)
     grad_clip: float | None = Field(default=None, gt=0, le=1000)
     activate: bool = True
+    retries: int = Field(
+        default=0, ge=0, le=5, description="Times the job is queued again when its worker dies while running it."
+    )
 
 
 class TrainJobProgress(BaseModel):
@@ -158,6 +161,9 @@ class TrainJobPublic(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     status_url: str
+    # Who runs it (the worker that claimed it, null until claimed) and how many claims it has had.
+    worker: str | None = None
+    attempts: int = 0
 
 
 class TrainJobList(BaseModel):

@@ -50,7 +50,20 @@ class ServiceSettings(Settings):
     max_batch_symbols: int = Field(default=262_144, ge=1_000, le=100_000_000)
     # Padded symbols per forward pass: bounds memory when a batch holds a few very long sequences.
     max_tokens_per_forward: int = Field(default=262_144, ge=10_000)
-    job_concurrency: int = Field(default=1, ge=1, le=16)
+    job_concurrency: int = Field(default=1, ge=1, le=16, description="Jobs one worker trains at a time.")
+    embedded_worker: bool = Field(
+        default=True,
+        description="`serve` also claims and runs training jobs (the single-process default); false for an "
+        "API-only replica beside `temporal-order worker` processes.",
+    )
+    job_lease_s: float = Field(
+        default=30.0,
+        gt=0.5,
+        le=3600,
+        description="How long a worker's claim on a job holds without a heartbeat (renewed every third of it); a "
+        "job whose worker died is ended (or requeued) this long after its last heartbeat.",
+    )
+    job_poll_s: float = Field(default=1.0, gt=0, le=60, description="How often an idle worker looks for a job.")
     # One intra-op thread: inference runs on one executor thread and batches amortise the per-step cost;
     # more threads spin against the event loop and, on a busy machine, make a forward many times slower.
     torch_threads: int | None = Field(default=1, ge=1, le=256, description="None keeps torch's default.")

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,16 +104,6 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A new, empty database on the session's PostgreSQL server, so tests sharing it do not share tables."""
-    import sqlalchemy  # only here: most of the suite never needs it at collection
+    from tests.support.postgres import new_postgres_database  # SQLAlchemy only where PostgreSQL is used
 
-    server_url = postgres_server
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(
-        server_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server_url.rsplit("/", 1)[0] + f"/{name}"
+    return new_postgres_database(postgres_server)

@@ -27,6 +27,8 @@ def job_public(info: JobInfo) -> TrainJobPublic:
         started_at=info.started_at,
         finished_at=info.finished_at,
         status_url=f"/train/{info.id}",
+        worker=info.owner,
+        attempts=info.attempts,
     )
 
 

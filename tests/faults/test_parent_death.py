@@ -1,10 +1,12 @@
 """Issue 14, item 2: no process outlives its parent. `temporal-order train` and the service are killed with
-SIGKILL (no handler runs, nothing is cleaned up) while their children train; every child must then exit."""
+SIGKILL (no handler runs, nothing is cleaned up) while their children train; every child must then exit. Issue 13:
+the restarted service ends the killed one's job once its lease has expired, and the registry file is intact."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -74,8 +76,10 @@ def test_a_killed_train_command_leaves_no_worker_behind(tmp_path: Path) -> None:
     assert_all_exit(workers)
 
 
-def test_a_killed_service_leaves_no_trainer_behind(tmp_path: Path) -> None:
-    server = start_server(make_registry(tmp_path / "registry.db", arches=("lstm",)), tmp_path)
+def test_a_killed_service_leaves_no_trainer_behind_and_its_job_ends_after_a_restart(tmp_path: Path) -> None:
+    url = make_registry(tmp_path / "registry.db", arches=("lstm",))
+    # A short lease, so that the restarted service finds the killed one's claim expired within seconds.
+    server = start_server(url, tmp_path, job_lease_s=2)
     try:
         with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
             job = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 10_000_000}
@@ -87,3 +91,13 @@ def test_a_killed_service_leaves_no_trainer_behind(tmp_path: Path) -> None:
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
     assert_all_exit(trainers)
+
+    restarted = start_server(url, tmp_path, job_lease_s=2)
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=30) as client:
+            ended = wait_for(lambda: (j := client.get(f"/train/{job_id}").json())["status"] != "running" and j, 60)
+    finally:
+        restarted.stop()
+    assert ended["status"] == "interrupted" and "lease" in ended["error"], ended
+    with sqlite3.connect(tmp_path / "registry.db") as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

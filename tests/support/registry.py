@@ -58,7 +58,11 @@ def record_trained_run(
 
 def make_registry(path: Path, arches: tuple[str, ...] = ARCHITECTURES) -> str:
     """A migrated SQLite registry at `path` holding one active untrained version of each of `arches`."""
-    url = f"sqlite:///{path}"
+    return fill_registry(f"sqlite:///{path}", arches)
+
+
+def fill_registry(url: str, arches: tuple[str, ...] = ARCHITECTURES) -> str:
+    """Migrate the (empty) registry at `url` and record one active untrained version of each of `arches`."""
     registry = Registry(url)
     try:
         registry.upgrade()

@@ -137,3 +137,46 @@ def start_server(
         server.stop()
         raise
     return server
+
+
+@dataclass
+class LiveWorker:
+    """A `temporal-order worker` process (service/worker.py) claiming jobs from a registry."""
+
+    process: subprocess.Popen[bytes] = field(repr=False)
+    log_path: Path = field(repr=False)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_worker(database_url: str, log_dir: Path, *, name: str = "worker", **overrides: Any) -> LiveWorker:
+    """Start `temporal-order worker` on `database_url` with `overrides` as TEMPORAL_ORDER_* settings; return once
+    it has said it claims jobs."""
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from service.cli import main; main()", "worker"],
+            env=server_environment(database_url, **overrides),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    worker = LiveWorker(process=process, log_path=log_path)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while "training worker " not in worker.log():
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {process.returncode}:\n{worker.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            worker.stop()
+            raise RuntimeError(f"the worker did not start within {STARTUP_TIMEOUT_S} s:\n{worker.log()[-3000:]}")
+        time.sleep(0.05)
+    return worker

@@ -8,15 +8,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from training.protocol import TrialProgress
 from training.registry.orm import TrainingJob, utcnow
 from training.registry.records import (
-    ACTIVE_JOB_STATUSES,
     JOB_STATUSES,
     TERMINAL_JOB_STATUSES,
     JobInfo,
@@ -69,8 +68,11 @@ class JobsMixin:
     _sessions: sessionmaker[Session]
     job_versions: Callable[[str], list[VersionInfo]]
 
-    def create_job(self, params: JobParams, *, max_attempts: int = 1) -> JobInfo:
-        """Queue a job; a worker that dies while running it gives it another go while attempts < max_attempts."""
+    def create_job(self, params: JobParams, *, max_attempts: int | None = None) -> JobInfo:
+        """Queue a job; a worker that dies while running it gives it another go while attempts < max_attempts
+        (default: one attempt plus the job's retries)."""
+        if max_attempts is None:
+            max_attempts = 1 + params.retries
         if max_attempts < 1:
             raise ValueError(f"a job needs at least one attempt, not {max_attempts}")
         with self._sessions.begin() as session:
@@ -115,6 +117,7 @@ class JobsMixin:
         progress: TrialProgress | None = None,
         results: Sequence[JobTrial] | None = None,
         error: str | None = None,
+        promotion: dict[str, Any] | None = None,
     ) -> JobInfo:
         """Change what is given; entering `running` stamps started_at, entering a final status finished_at."""
         if status is not None and status not in JOB_STATUSES:
@@ -134,14 +137,9 @@ class JobsMixin:
                 row.results = [asdict(result) for result in results]
             if error is not None:
                 row.error = error
+            if promotion is not None:
+                row.promotion = dict(promotion)
             return _job_info(row)
-
-    def end_job(self, job_id: str, status: JobStatus, reason: str | None = None) -> JobInfo:
-        """Write a job's final status and, as its results, every trial it recorded; with a reason, the error gives
-        it and the trials kept."""
-        versions = self.job_versions(job_id)
-        error = None if reason is None else f"{reason}; {kept_summary(versions)}"
-        return self.update_job(job_id, status=status, results=[JobTrial.of(v) for v in versions], error=error)
 
     def request_cancel(self, job_id: str) -> JobInfo:
         """Ask a job to stop; a job still queued is cancelled at once, a running one by its worker."""
@@ -154,20 +152,3 @@ class JobsMixin:
                 row.status = "cancelled"
                 row.finished_at = utcnow()
             return _job_info(row)
-
-    def mark_interrupted(self) -> int:
-        """Mark every queued or running job interrupted. Only for a registry no other process uses: the queue's
-        `expire_leases` ends just the jobs whose worker is gone."""
-        statement = (
-            update(TrainingJob)
-            .where(TrainingJob.status.in_(ACTIVE_JOB_STATUSES))
-            .values(
-                status="interrupted",
-                finished_at=utcnow(),
-                error=func.coalesce(
-                    TrainingJob.error, "interrupted: the process running this job stopped before it finished"
-                ),
-            )
-        )
-        with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount

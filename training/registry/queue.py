@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from training.protocol import TrialProgress
-from training.registry.jobs import JobsMixin
+from training.registry.jobs import JobsMixin, kept_summary
 from training.registry.orm import TrainingJob, utcnow
 from training.registry.records import JobInfo, JobNotFound, JobStatus, JobTrial, RegistryError
 
@@ -124,11 +124,20 @@ class JobQueueMixin(JobsMixin):
         return Heartbeat(owned=renewed == 1, cancel_requested=bool(cancel))
 
     def update_owned_job(
-        self, job_id: str, worker: str, *, progress: TrialProgress | None = None, **values: Any
+        self,
+        job_id: str,
+        worker: str,
+        *,
+        progress: TrialProgress | None = None,
+        results: Sequence[JobTrial] | None = None,
+        **values: Any,
     ) -> None:
-        """Write `progress` and the column `values` into a running job `worker` still owns; `LeaseLost` if not."""
+        """Write `progress`, `results` and the column `values` into a running job `worker` still owns; `LeaseLost`
+        if it is no longer its."""
         if progress is not None:
             values["progress"] = asdict(progress)
+        if results is not None:
+            values["results"] = [asdict(result) for result in results]
         with self.engine.begin() as connection:
             changed = connection.execute(
                 update(TrainingJob)
@@ -149,12 +158,23 @@ class JobQueueMixin(JobsMixin):
     ) -> JobInfo:
         """End a job `worker` still owns with a final status; `LeaseLost` if it is no longer its."""
         values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "lease_expires_at": None}
-        if results is not None:
-            values["results"] = [asdict(result) for result in results]
         if error is not None:
             values["error"] = error
-        self.update_owned_job(job_id, worker, **values)
+        self.update_owned_job(job_id, worker, results=results, **values)
         return self.job(job_id)
+
+    def end_job(
+        self, job_id: str, status: JobStatus, reason: str | None = None, *, owner: str | None = None
+    ) -> JobInfo:
+        """Write a job's final status and, as its results, every trial it recorded; with a reason, the error gives
+        it and the trials kept. With `owner`, only while that worker still holds the job (`LeaseLost` if not):
+        a worker whose lease ran out never ends a job someone else has taken over."""
+        versions = self.job_versions(job_id)
+        error = None if reason is None else f"{reason}; {kept_summary(versions)}"
+        results = [JobTrial.of(version) for version in versions]
+        if owner is not None:
+            return self.finish_owned_job(job_id, owner, status=status, results=results, error=error)
+        return self.update_job(job_id, status=status, results=results, error=error)
 
     def owns_job(self, job_id: str, worker: str) -> bool:
         with self._sessions() as session:

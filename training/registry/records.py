@@ -129,6 +129,8 @@ class JobParams:
     batch_size: int | None = None
     grad_clip: float | None = None
     activate: bool = True
+    # Rows stored before this existed read as its default: one attempt.
+    retries: int = 0  # times the job is queued again when its worker dies while running it
 
     def train_overrides(self) -> dict[str, Any]:
         """What overrides an architecture's training defaults (None keeps the default)."""

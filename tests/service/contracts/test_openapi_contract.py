@@ -4,6 +4,7 @@ documented error status is provoked by some request; every request-body example 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,12 @@ def exchanges(server: LiveServer) -> list[Exchange]:
         send("/train/{job_id}", "DELETE", f"/train/{job_id}")
         send("/train/{job_id}", "DELETE", "/train/no-such-job", headers=key)
         first = send("/train/{job_id}", "DELETE", f"/train/{job_id}", headers=key)
-        if first.status_code == 200:  # cancelled now: a second cancel finds it ended
+        if first.status_code == 200:  # a cancel asked for; once the job has ended, a second cancel is refused
+            # A liveness bound: a queued job is cancelled at once, a claimed one by its trainer within seconds.
+            deadline = time.monotonic() + 300
+            while http.get(f"/train/{job_id}").json()["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, "the cancelled job never ended"
+                time.sleep(0.2)
             send("/train/{job_id}", "DELETE", f"/train/{job_id}", headers=key)
         send("/metrics", "GET", "/metrics")
         send("/models", "GET", "/models")

@@ -59,6 +59,7 @@ def test_a_job_row_stores_plain_json_in_the_shape_the_api_has_always_answered(re
             "batch_size": None,
             "grad_clip": None,
             "activate": True,
+            "retries": 0,
         },
         "progress": {
             "arch": "lstm",
@@ -82,6 +83,17 @@ def test_a_job_row_stores_plain_json_in_the_shape_the_api_has_always_answered(re
             }
         ],
     }
+
+
+def test_a_row_stored_before_retries_existed_reads_as_its_default(registry: Registry) -> None:
+    job = registry.create_job(PARAMS)
+    stored = {key: value for key, value in _stored(registry, job.id)["params"].items() if key != "retries"}
+    with registry.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE training_jobs SET params = :params WHERE id = :id"),
+            {"params": json.dumps(stored), "id": job.id},
+        )
+    assert registry.job(job.id).params == PARAMS and PARAMS.retries == 0
 
 
 def test_ending_a_job_lists_every_trial_it_recorded_and_says_which_it_kept(
@@ -127,20 +139,6 @@ def test_cancel_a_queued_job_at_once_and_a_running_one_by_request(registry: Regi
     finished = registry.create_job(PARAMS)
     registry.update_job(finished.id, status="succeeded")
     assert registry.request_cancel(finished.id).status == "succeeded"
-
-
-def test_mark_interrupted_only_touches_unfinished_jobs(registry: Registry) -> None:
-    queued = registry.create_job(PARAMS)
-    running = registry.create_job(PARAMS)
-    registry.update_job(running.id, status="running")
-    done = registry.create_job(PARAMS)
-    registry.update_job(done.id, status="succeeded")
-
-    assert registry.mark_interrupted() == 2
-    assert registry.job(queued.id).status == registry.job(running.id).status == "interrupted"
-    assert "interrupted" in (registry.job(running.id).error or "")
-    assert registry.job(done.id).status == "succeeded"
-    assert registry.mark_interrupted() == 0
 
 
 def test_unknown_jobs_and_statuses_are_errors(registry: Registry) -> None:

@@ -4,6 +4,7 @@ by an expired lease (requeued while attempts remain), never because another work
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -71,6 +72,22 @@ def test_only_the_owner_renews_writes_and_ends_a_job(any_registry: Registry) -> 
     with pytest.raises(LeaseLost):
         any_registry.finish_owned_job(job.id, "worker-a", status="succeeded")
     assert not any_registry.heartbeat(job.id, "worker-a").owned
+
+
+def test_a_job_is_ended_with_its_trials_only_by_the_worker_that_holds_it(any_registry: Registry) -> None:
+    job = any_registry.create_job(PARAMS)
+    any_registry.claim_job("worker-a", lease_s=30)
+    with pytest.raises(LeaseLost):
+        any_registry.end_job(job.id, "succeeded", owner="worker-b")
+    assert any_registry.job(job.id).status == "running"
+    ended = any_registry.end_job(job.id, "failed", "the trainer crashed", owner="worker-a")
+    assert (ended.status, ended.lease_expires_at) == ("failed", None)
+    assert ended.error == "the trainer crashed; no trial was kept"
+
+
+def test_a_job_asks_for_its_retries_as_extra_attempts(any_registry: Registry) -> None:
+    assert any_registry.create_job(replace(PARAMS, retries=2)).max_attempts == 3
+    assert any_registry.create_job(PARAMS).max_attempts == 1
 
 
 def test_a_live_lease_is_never_expired_and_a_second_worker_starting_changes_nothing(any_registry: Registry) -> None:

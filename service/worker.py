@@ -1,0 +1,206 @@
+"""The training worker: claims jobs from the registry's queue and runs each in its own process, renewing the
+job's lease while it trains.
+
+    temporal-order worker            # a worker of its own, beside any number of `serve --no-worker` replicas
+    temporal-order serve             # the embedded default: the API and one worker in one process
+
+Every worker (and each of its slots) polls the queue; a claim is a row lock in the registry, so any number of
+workers on one database take each job exactly once. A worker that loses its lease (it stalled past it, or the
+database was gone that long) stops its trainer: the job is someone else's to end. A trainer exits when its
+worker dies (`training.lifetime.exit_with_parent`), and the job is ended by whichever worker next finds its
+lease expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
+from multiprocessing.process import BaseProcess
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import job_events
+from service.jobs import record_ended, run_job
+from training.registry import JobInfo, Registry, RegistryError
+from training.registry.queue import DEFAULT_LEASE_S, LeaseLost, new_worker_id
+
+logger = logging.getLogger("service.worker")
+
+# How long a running job may take to notice a cancel request before its process is terminated.
+CANCEL_GRACE_S = 30.0
+PROCESS_POLL_S = 0.1
+DEFAULT_POLL_S = 1.0
+
+
+class JobWorker:
+    """`concurrency` slots, each claiming a job from the queue and supervising its training process."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        database_url: str,
+        concurrency: int = 1,
+        training_threads: int = 1,
+        lease_s: float = DEFAULT_LEASE_S,
+        poll_s: float = DEFAULT_POLL_S,
+        on_finished: Callable[[JobInfo], Awaitable[None]] | None = None,
+        progress_log_every_s: float = job_events.DEFAULT_PROGRESS_EVERY_S,
+    ) -> None:
+        self.registry = registry
+        self.progress_log_every_s = progress_log_every_s
+        self.database_url = database_url
+        self.concurrency = concurrency
+        self.training_threads = training_threads
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.on_finished = on_finished
+        self.worker_id = new_worker_id()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running: dict[str, BaseProcess] = {}
+        # The request that queued a job in this process (the embedded worker), for the job's log lines.
+        self.request_ids: dict[str, str | None] = {}
+        self._wake = asyncio.Event()
+        self._context = multiprocessing.get_context("spawn")
+
+    @property
+    def running(self) -> list[str]:
+        return list(self._running)
+
+    async def start(self) -> None:
+        """End the jobs whose worker is gone (a restart after a crash finds its own), then start claiming."""
+        await self._expire()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._reap(), name="jobs-reaper")]
+        self._tasks += [loop.create_task(self._slot(), name=f"jobs-{index}") for index in range(self.concurrency)]
+        logger.info("training worker %s: %d slot(s), lease %.0f s", self.worker_id, self.concurrency, self.lease_s)
+
+    def wake(self) -> None:
+        """A job was just queued here: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def _reap(self) -> None:
+        """End the jobs whose lease ran out (their worker is gone), on every worker: whichever looks first does."""
+        while True:
+            await asyncio.sleep(min(self.poll_s, self.lease_s / 3))
+            await self._expire()
+
+    async def _expire(self) -> None:
+        try:
+            for expired in await asyncio.to_thread(self.registry.expire_leases):
+                job_events.lease_expired(expired.id, expired.owner, expired.status)
+        except (SQLAlchemyError, RegistryError) as error:
+            logger.warning("checking for expired leases failed (%s)", getattr(error, "orig", error))
+
+    async def _slot(self) -> None:
+        while True:
+            try:
+                info = await asyncio.to_thread(self.registry.claim_job, self.worker_id, lease_s=self.lease_s)
+            except (SQLAlchemyError, RegistryError) as error:
+                logger.warning("claiming a training job failed (%s)", getattr(error, "orig", error))
+                info = None
+            if info is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                continue
+            try:
+                request_id = self.request_ids.pop(info.id, None)
+                with job_events.job_context(info.id, request_id):
+                    await self._run(info)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("supervising training job %s failed", info.id)
+
+    async def _run(self, info: JobInfo) -> None:
+        job_id = info.id
+        process = self._context.Process(
+            target=run_job,
+            args=(job_id, self.database_url, self.training_threads, self.worker_id),
+            name=f"train-{job_id}",
+            daemon=True,
+        )
+        process.start()
+        job_events.started(pid=process.pid, worker=self.worker_id, attempt=info.attempts)
+        self._running[job_id] = process
+        progress_log = asyncio.create_task(job_events.follow_progress(self.registry, job_id, self.progress_log_every_s))
+        lost = False
+        try:
+            lost = await self._supervise(job_id, process)
+        finally:
+            progress_log.cancel()
+            self._running.pop(job_id, None)
+        if lost:
+            job_events.lease_lost(exitcode=process.exitcode)
+            return
+        ended = await asyncio.to_thread(record_ended, self.registry, job_id, process.exitcode, worker=self.worker_id)
+        job_events.ended(ended, exitcode=process.exitcode)
+        if self.on_finished is not None:
+            await self.on_finished(ended)
+
+    async def _supervise(self, job_id: str, process: BaseProcess) -> bool:
+        """Wait for the training process, renewing the lease; True when the lease was lost (process stopped)."""
+        beat_every = self.lease_s / 3
+        renewed = time.monotonic()  # the claim itself
+        next_beat: float | None = renewed + beat_every
+        cancel_asked: float | None = None
+        while process.is_alive():
+            await asyncio.sleep(PROCESS_POLL_S)
+            now = time.monotonic()
+            if next_beat is not None and now >= next_beat:
+                next_beat = now + beat_every
+                try:
+                    beat = await asyncio.to_thread(
+                        self.registry.heartbeat, job_id, self.worker_id, lease_s=self.lease_s
+                    )
+                except (SQLAlchemyError, RegistryError) as error:  # tried again at the next beat, the lease permitting
+                    logger.warning("job %s: heartbeat failed (%s)", job_id, getattr(error, "orig", error))
+                    continue
+                if beat.owned:
+                    renewed = now
+                elif now - renewed < self.lease_s:
+                    # The lease cannot have run out since the last renewal: the trainer ended the job itself and
+                    # is exiting. No more beats; wait for it.
+                    next_beat = None
+                else:
+                    _stop(process)
+                    return True
+                if beat.cancel_requested and cancel_asked is None:
+                    cancel_asked = now
+            if cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
+                logger.warning("training job %s ignored its cancel request; terminating it", job_id)
+                process.terminate()
+        process.join(timeout=1)
+        return False
+
+    async def close(self) -> None:
+        """Stop claiming, stop the trainers and end their jobs as interrupted (a shutdown, not a failure)."""
+        # Taken before the slots are cancelled: a cancelled slot forgets its process as it unwinds, and a process
+        # nobody stops would train on, orphaned, after the worker has gone.
+        running = list(self._running.items())
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for job_id, process in running:
+            _stop(process)
+            with contextlib.suppress(LeaseLost, SQLAlchemyError, RegistryError):
+                self.registry.end_job(
+                    job_id, "interrupted", "the service shut down during training", owner=self.worker_id
+                )
+        self._running.clear()
+
+
+def _stop(process: BaseProcess) -> None:
+    process.terminate()
+    process.join(timeout=5)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=5)
