@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from training import wide_vectors
+
 # The inference kernels' fastmath flag: off, strict IEEE (see the module docstring). Helpers marked
 # inline="always" are inlined into their caller and compiled with the caller's flags.
 STRICT_IEEE = False
@@ -366,15 +368,22 @@ def _fold(w_ih: Any, b_ih: Any, b_hh: Any, w_hh: Any) -> tuple[Any, Any]:
     return table, recurrent
 
 
-@njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def folded_weights(weights: dict[str, torch.nn.Parameter]) -> tuple[np.ndarray, np.ndarray]:
+    """lstm_weights' parameters → the kernels' table (S, 4H) and recurrent weights (H, 4H)."""
+    return _fold(*(_numpy(weights[name]) for name in ("weight_ih_l0", "bias_ih_l0", "bias_hh_l0", "weight_hh_l0")))
+
+
+# The training step runs 4H = 64 float32 lanes per loop at the default size: on an AVX-512 CPU its code may use
+# 512-bit vectors, which LLVM's tuning of those CPUs otherwise avoids (training/wide_vectors.py).
+@wide_vectors.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def _train_step_on_parameters(
-    w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, labels: Any
+    table: Any, recurrent: Any, head_w: Any, head_b: Any, tokens: Any, lengths: Any, labels: Any
 ) -> tuple[float, Any, Any, Any, Any, Any, Any]:
-    """_train_step in nn.LSTM's own layouts: returns the loss, the probabilities and the gradients of
-    W_ih (4H, S), W_hh (4H, H), each bias (4H), the head's weight (C, H) and bias (C)."""
-    table, recurrent = _fold(w_ih, b_ih, b_hh, w_hh)
-    width, symbols = w_ih.shape
-    hidden = w_hh.shape[1]
+    """_train_step on _fold's table and recurrent weights, with the gradients in nn.LSTM's own layouts: returns the
+    loss, the probabilities and the gradients of W_ih (4H, S), W_hh (4H, H), each bias (4H), the head's weight
+    (C, H) and bias (C)."""
+    symbols, width = table.shape
+    hidden = recurrent.shape[0]
     grad_table = np.zeros((symbols, width), dtype=np.float32)
     grad_recurrent = np.zeros((hidden, width), dtype=np.float32)
     grad_head_w = np.zeros(head_w.shape, dtype=np.float32)
@@ -405,11 +414,10 @@ def train_step(
     network gave before any update and the mean cross-entropy, and sets every parameter's `.grad` to the
     gradient of that loss, as `loss.backward()` would (previous gradients are replaced, not added to)."""
     weights = lstm_weights(lstm)
+    table, recurrent = folded_weights(weights)
     loss, probabilities, grad_w_ih, grad_w_hh, grad_bias, grad_head_w, grad_head_b = _train_step_on_parameters(
-        _numpy(weights["weight_ih_l0"]),
-        _numpy(weights["weight_hh_l0"]),
-        _numpy(weights["bias_ih_l0"]),
-        _numpy(weights["bias_hh_l0"]),
+        table,
+        recurrent,
         _numpy(head.weight),
         _numpy(head.bias),
         _numpy(tokens.to(torch.int64)),
@@ -461,10 +469,7 @@ class FrozenLSTMClassifier:
 
     @classmethod
     def of(cls, lstm: torch.nn.LSTM, head: torch.nn.Linear) -> FrozenLSTMClassifier:
-        weights = lstm_weights(lstm)
-        table, recurrent = _fold(
-            *(_numpy(weights[name]) for name in ("weight_ih_l0", "bias_ih_l0", "bias_hh_l0", "weight_hh_l0"))
-        )
+        table, recurrent = folded_weights(lstm_weights(lstm))
         return cls(table, recurrent, _numpy(head.weight).copy(), _numpy(head.bias).copy())
 
     def probabilities(self, tokens: np.ndarray, lengths: np.ndarray, *, threads: int = 1) -> np.ndarray:
