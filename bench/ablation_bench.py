@@ -44,6 +44,8 @@ TASK = "6b"
 N_TEST = 2560
 TRIALS = 10
 BUDGET = 5_000_000
+FORGET_BIAS = LSTMConfig().forget_bias  # "bias as ours"
+PAPER_RESULTS = ROOT / "bench" / "results" / "paper.json"
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,13 @@ LADDER = (
         "ladder",
     ),
     Rung("full_gradient", "the full gradient (backpropagation through time) instead of the truncated one", "ladder"),
-    Rung("forget_gate", "a forget gate per block, bias 3 (as ours)", "ladder"),
-    Rung("own_gates", "16 cells, each with gates of its own (as nn.LSTM has)", "ladder"),
+    Rung("forget_gate", "a forget gate per block, bias 3 (as ours); full gradient, on-line SGD 0.1", "ladder"),
+    Rung(
+        "own_gates",
+        "16 cells, each with its own input, forget and output gate, fed back from the cells only (nn.LSTM's "
+        "wiring), input-gate biases random; the paper's g, h and logistic outputs kept",
+        "ladder",
+    ),
     Rung(
         "softmax_ce",
         "nn.LSTM(16), softmax outputs and cross-entropy (on-line SGD 0.1)",
@@ -101,8 +108,19 @@ def rung_configs(name: str, budget: int) -> tuple[ModelConfig, TrainConfig]:
         return PaperLSTMConfig(n_classes=task.n_classes), paper
     if name == "full_gradient":
         return PaperLSTMConfig(n_classes=task.n_classes), replace(paper, gradient="full")
-    if name in ("forget_gate", "own_gates"):
-        raise RungUnavailable("needs a forget-gate variant of the lstm1997 kernel, not written yet")
+    if name == "forget_gate":
+        return PaperLSTMConfig(n_classes=task.n_classes, forget_bias=FORGET_BIAS), replace(paper, gradient="full")
+    if name == "own_gates":
+        cells = LSTMConfig().hidden_size
+        own_gates = PaperLSTMConfig(
+            n_classes=task.n_classes,
+            blocks=cells,
+            cells_per_block=1,
+            forget_bias=FORGET_BIAS,
+            recurrent="cells",
+            input_gate_bias_step=0.0,
+        )
+        return own_gates, replace(paper, gradient="full")
     if name == "softmax_ce":
         return lstm, online_sgd
     if name == "adam":
@@ -141,15 +159,36 @@ def run_trial(name: str, seed: int, budget: int) -> dict[str, Any]:
     }
 
 
+def paper_rows(seeds: list[int], budget: int) -> list[dict[str, Any]]:
+    """The lstm1997 rung's trials from bench/results/paper.json: the paper bench ran the very same trials (same
+    model, settings, seeds and test sets), so rerunning them would repeat them exactly. A trial that met the
+    criterion beyond the ladder's budget counts as not converged; its test (of the model after the paper bench's
+    budget) is not this budget's, so it is left out."""
+    trials = {row["seed"]: row for row in json.loads(PAPER_RESULTS.read_text())["tasks"][TASK]["trials"]}
+    missing = [seed for seed in seeds if seed not in trials]
+    if missing:
+        raise SystemExit(f"--reuse-paper: {PAPER_RESULTS} has no 6b trial for seeds {missing}")
+    rows = []
+    for seed in seeds:
+        row = dict(trials[seed], source="paper.json")
+        if not (row["converged"] and row["sequences_to_criterion"] <= budget):
+            row.update(converged=False, sequences_to_criterion=None, sequences_seen=budget)
+            row.update(wrong_paper=None, wrong_argmax=None, seconds=None)
+        rows.append(row)
+    return rows
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    converged = [r["sequences_to_criterion"] for r in rows if r["converged"]]
+    """Sequences to criterion and wrong test sequences over the trials that met the criterion."""
+    met = [r for r in rows if r["converged"]]
+    converged = [r["sequences_to_criterion"] for r in met]
     return {
         "trials": len(rows),
         "converged": len(converged),
         "median_sequences_to_criterion": statistics.median(converged) if converged else None,
         "mean_sequences_to_criterion": statistics.fmean(converged) if converged else None,
-        "mean_wrong_paper": statistics.fmean(r["wrong_paper"] for r in rows) if rows else None,
-        "max_wrong_paper": max((r["wrong_paper"] for r in rows), default=None),
+        "mean_wrong_paper": statistics.fmean(r["wrong_paper"] for r in met) if met else None,
+        "max_wrong_paper": max((r["wrong_paper"] for r in met), default=None),
     }
 
 
@@ -165,6 +204,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=BUDGET, help="sequences per trial")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--merge", action="store_true", help="replace only the rungs run now in --out")
+    parser.add_argument(
+        "--reuse-paper", action="store_true", help="take the lstm1997 rung's trials from paper.json (same trials)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -186,14 +228,26 @@ def main() -> None:
     runnable = []
     for name in args.rungs:
         rung = RUNGS[name]
-        entry = {"changed": rung.changed, "group": rung.group, "run": run_index, "trials": [], "summary": None}
+        entry: dict[str, Any] = {
+            "changed": rung.changed,
+            "group": rung.group,
+            "run": run_index,
+            "planned": args.trials,
+            "trials": [],
+            "summary": None,
+        }
         try:
             rung_configs(name, args.budget)
         except RungUnavailable as missing:
             entry["not_run"] = str(missing)
             print(f"{name}: not run ({missing})", flush=True)
         else:
-            runnable.append(name)
+            if name == "lstm1997" and args.reuse_paper:
+                entry["trials"] = paper_rows([args.seed + i for i in range(args.trials)], args.budget)
+                entry["summary"] = summarize(entry["trials"])
+                entry["source"] = "bench/results/paper.json (the same trials, not rerun)"
+            else:
+                runnable.append(name)
         figures["rungs"][name] = entry
     started = time.perf_counter()
 

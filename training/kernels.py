@@ -45,16 +45,17 @@ def compiled_forward(model: SequenceClassifier, device: torch.device) -> Compile
     if isinstance(model, LSTMClassifier) and _fused_lstm_runs(model):
         return fused_lstm.FrozenLSTMClassifier.of(model.lstm, model.head).probabilities
     if isinstance(model, PaperLSTM):
-        return partial(_paper_lstm_probabilities, lstm1997.as_arrays([p.detach().clone() for p in model.weights]))
+        frozen = lstm1997.as_arrays([p.detach().clone() for p in model.weights])
+        return partial(_paper_lstm_probabilities, frozen, lstm1997.Layout.of(model.config))
     return None
 
 
 def _paper_lstm_probabilities(
-    weights: lstm1997.Weights, tokens: np.ndarray, lengths: np.ndarray, *, threads: int = 1
+    weights: lstm1997.Weights, layout: lstm1997.Layout, tokens: np.ndarray, lengths: np.ndarray, *, threads: int = 1
 ) -> np.ndarray:
     # One thread whatever `threads` says: the kernel runs sequences one after another. The logistic output units
     # are torch's sigmoid, as in PaperLSTM.probabilities.
-    return torch.sigmoid(torch.from_numpy(lstm1997.output_nets(weights, tokens, lengths))).numpy()
+    return torch.sigmoid(torch.from_numpy(lstm1997.output_nets(weights, tokens, lengths, layout))).numpy()
 
 
 def compiled_train_step(model: SequenceClassifier, gradient: Gradient) -> TrainStep | None:
@@ -73,7 +74,12 @@ def _paper_lstm_step(
     """Mean over the batch of E/2 and its gradient (appendix A.1's truncated one, or the full one); the outputs are
     the logistic units' activations."""
     gradients, outputs, total = lstm1997.batch_gradient(
-        lstm1997.as_arrays(model.weights), tokens.numpy(), lengths.numpy(), labels.numpy(), truncated=truncated
+        lstm1997.as_arrays(model.weights),
+        tokens.numpy(),
+        lengths.numpy(),
+        labels.numpy(),
+        truncated=truncated,
+        layout=lstm1997.Layout.of(model.config),
     )
     batch = len(lengths)
     for parameter, gradient in zip(model.weights, gradients, strict=True):
@@ -85,5 +91,7 @@ def online_learner(model: SequenceClassifier, gradient: Gradient) -> lstm1997.On
     """A compiled learner that trains on-line (one plain gradient step per sequence) in place on the model's
     weights, much faster than the generic loop can, or None when the model has none."""
     if isinstance(model, PaperLSTM):
-        return lstm1997.OnlineLearner(model.weights, truncated=gradient == "truncated")
+        return lstm1997.OnlineLearner(
+            model.weights, truncated=gradient == "truncated", layout=lstm1997.Layout.of(model.config)
+        )
     return None

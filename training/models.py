@@ -83,11 +83,20 @@ class PaperLSTMConfig:
     """The LSTM of Hochreiter & Schmidhuber (1997), section 5.6: blocks of 2 memory cells sharing an input and an
     output gate, no forget gate, logistic output units on the cells only (training/lstm1997.py has the details).
 
-    `blocks` 0 means one block per relevant symbol of the task: 2 for 6a (156 weights), 3 for 6b (308).
+    `blocks` 0 means one block per relevant symbol of the task: 2 for 6a (156 weights), 3 for 6b (308). The other
+    fields reach beyond the paper for the ablation ladder (bench/ablation_bench.py); their defaults are the paper's.
     """
 
     arch: ClassVar[str] = "lstm1997"
     blocks: int = 0
+    cells_per_block: int = 2
+    # None: no forget gate (the paper's). A number: a forget gate per block, its bias starting there.
+    forget_bias: float | None = None
+    # "all": cells and gates see every cell and gate (connectivity "F", the paper's); "cells": the cells only.
+    recurrent: str = "all"
+    # g in [-g_range, g_range], h in [-h_range, h_range]: section 5.6 and equations 4-5 (Table 10's legend swaps them).
+    g_range: float = 2.0
+    h_range: float = 1.0
     # Block j (1-based) starts with input gate bias j x this: -2, -4, -6 as in the paper.
     input_gate_bias_step: float = -2.0
     init_range: float = 0.1
@@ -100,8 +109,21 @@ class PaperLSTMConfig:
             object.__setattr__(self, "blocks", max(1, self.n_classes.bit_length() - 1))
         if self.blocks < 1:
             raise ValueError(f"blocks must be >= 1 (or 0 for one per relevant symbol), got {self.blocks}")
-        if not self.init_range > 0:
-            raise ValueError("init_range must be positive")
+        if self.cells_per_block < 1:
+            raise ValueError(f"cells_per_block must be >= 1, got {self.cells_per_block}")
+        if self.recurrent not in ("all", "cells"):
+            raise ValueError(f"recurrent must be 'all' or 'cells', got {self.recurrent!r}")
+        if not (self.init_range > 0 and self.g_range > 0 and self.h_range > 0):
+            raise ValueError("init_range, g_range and h_range must be positive")
+
+    @property
+    def cells(self) -> int:
+        return self.blocks * self.cells_per_block
+
+    @property
+    def units(self) -> int:
+        """Hidden units: the cells, then an input and an output gate per block (and a forget gate, if any)."""
+        return self.cells + (3 if self.forget_bias is not None else 2) * self.blocks
 
 
 ModelConfig = RNNConfig | LSTMConfig | AttnRNNConfig | AttnRNNSeedConfig | PaperLSTMConfig | GRUConfig
@@ -276,9 +298,10 @@ class SeedAttentionRNN(SequenceClassifier):
 class PaperLSTM(SequenceClassifier):
     """The network of section 5.6 and appendix A.1 (training/lstm1997.py: timing, truncation, the kernels).
 
-    Hidden units in order: 2b cells, b input gates, b output gates. Every hidden unit sees the one-hot input and
-    every hidden unit's previous activation (connectivity "F"), and has a bias; the output units see the cells.
-    Weights are float64: on-line learning adds millions of small updates.
+    Hidden units in order: the cells, the input gates, the output gates (and the forget gates, beyond the paper).
+    Every hidden unit sees the one-hot input and every hidden unit's previous activation (connectivity "F"; or the
+    cells' only), and has a bias; the output units see the cells. Weights are float64: on-line learning adds
+    millions of small updates.
     """
 
     config: PaperLSTMConfig
@@ -286,50 +309,54 @@ class PaperLSTM(SequenceClassifier):
     def __init__(self, config: PaperLSTMConfig) -> None:
         super().__init__()
         self.config = config
-        blocks = config.blocks
-        cells = 2 * blocks
-        units = 4 * blocks
+        blocks, cells, units = config.blocks, config.cells, config.units
+        fed_back = cells if config.recurrent == "cells" else units
         r = config.init_range
         f64 = torch.float64
-        self.hidden_weight = nn.Parameter(torch.empty(units, config.n_inputs + units, dtype=f64).uniform_(-r, r))
+        self.hidden_weight = nn.Parameter(torch.empty(units, config.n_inputs + fed_back, dtype=f64).uniform_(-r, r))
         self.hidden_bias = nn.Parameter(torch.empty(units, dtype=f64).uniform_(-r, r))
         self.output_weight = nn.Parameter(torch.empty(config.n_classes, cells, dtype=f64).uniform_(-r, r))
         self.output_bias = nn.Parameter(torch.empty(config.n_classes, dtype=f64).uniform_(-r, r))
         with torch.no_grad():
             steps = torch.arange(1, blocks + 1, dtype=f64)
             self.hidden_bias[cells : cells + blocks] = config.input_gate_bias_step * steps
+            if config.forget_bias is not None:
+                self.hidden_bias[cells + 2 * blocks :] = config.forget_bias
 
     @property
     def weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.hidden_weight, self.hidden_bias, self.output_weight, self.output_bias)
 
     def cell_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The cells' activations after every step: (B, T, S) → (B, T, 2b). Step t sees input t and the hidden
+        """The cells' activations after every step: (B, T, S) → (B, T, C). Step t sees input t and the hidden
         units' activations of step t-1 (equations 6-9 with the input units clamped one step ahead)."""
         batch, steps, n_inputs = inputs.shape
-        blocks = self.config.blocks
-        cells = 2 * blocks
+        config = self.config
+        blocks, cells, per_block = config.blocks, config.cells, config.cells_per_block
+        fed_back = self.hidden_weight.shape[1] - n_inputs
         inputs = inputs.to(self.hidden_weight.dtype)
         input_weight, recurrent_weight = self.hidden_weight[:, :n_inputs], self.hidden_weight[:, n_inputs:]
         drive = inputs @ input_weight.T + self.hidden_bias  # (B, T, U)
-        previous = inputs.new_zeros(batch, 4 * blocks)  # (B, U): y = 0 before the first symbol
-        state = inputs.new_zeros(batch, cells)  # (B, 2b): s(0) = 0
+        previous = inputs.new_zeros(batch, config.units)  # (B, U): y = 0 before the first symbol
+        state = inputs.new_zeros(batch, cells)  # (B, C): s(0) = 0
         outputs = []
         for t in range(steps):
-            net = drive[:, t] + previous @ recurrent_weight.T  # (B, U)
+            net = drive[:, t] + previous[:, :fed_back] @ recurrent_weight.T  # (B, U)
             squashed = torch.sigmoid(net)
-            input_gate = squashed[:, cells : cells + blocks].repeat_interleave(2, dim=1)  # (B, 2b)
-            output_gate = squashed[:, cells + blocks :].repeat_interleave(2, dim=1)  # (B, 2b)
-            state = state + input_gate * (4.0 * squashed[:, :cells] - 2.0)  # s += y_in g(net_c)
-            cell = output_gate * (2.0 * torch.sigmoid(state) - 1.0)  # y_c = y_out h(s)
+            input_gate = squashed[:, cells : cells + blocks].repeat_interleave(per_block, dim=1)  # (B, C)
+            output_gate = squashed[:, cells + blocks : cells + 2 * blocks].repeat_interleave(per_block, dim=1)
+            if config.forget_bias is not None:
+                state = state * squashed[:, cells + 2 * blocks :].repeat_interleave(per_block, dim=1)
+            state = state + input_gate * config.g_range * (2.0 * squashed[:, :cells] - 1.0)  # s += y_in g(net_c)
+            cell = output_gate * config.h_range * (2.0 * torch.sigmoid(state) - 1.0)  # y_c = y_out h(s)
             previous = torch.cat([cell, squashed[:, cells:]], dim=1)
             outputs.append(cell)
-        return torch.stack(outputs, dim=1)  # (B, T, 2b)
+        return torch.stack(outputs, dim=1)  # (B, T, C)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The output units' net inputs at each sequence's end (B, C); `probabilities` squashes them."""
-        final = last_step(self.cell_outputs(inputs), lengths)  # (B, 2b)
-        return final @ self.output_weight.T + self.output_bias  # (B, C)
+        final = last_step(self.cell_outputs(inputs), lengths)  # (B, C)
+        return final @ self.output_weight.T + self.output_bias  # (B, K)
 
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         # One logistic unit per class, as in the paper: the values need not sum to 1.

@@ -68,24 +68,35 @@ def _logistic(x: np.ndarray) -> np.ndarray:
 
 
 def _half_error(
-    weights: Arrays, tokens: np.ndarray, label: int, frozen: np.ndarray | None = None
+    weights: Arrays,
+    tokens: np.ndarray,
+    label: int,
+    frozen: np.ndarray | None = None,
+    config: PaperLSTMConfig | None = None,
 ) -> tuple[float, np.ndarray]:
     """E/2 at the sequence end and every step's hidden activations. With `frozen`, the recurrent inputs are
     those activations (of an unperturbed run) instead of the run's own: the truncated system."""
+    config = config or PaperLSTMConfig()
     hidden_weight, hidden_bias, output_weight, output_bias = weights
     units = hidden_bias.shape[0]
-    blocks, cells, symbols = units // 4, units // 2, hidden_weight.shape[1] - units
+    cells, per_block = output_weight.shape[1], config.cells_per_block
+    blocks = cells // per_block
+    forget = config.forget_bias is not None
+    fed_back = cells if config.recurrent == "cells" else units
+    symbols = hidden_weight.shape[1] - fed_back
     previous = np.zeros(units)
     state = np.zeros(cells)
     history = [previous]
     for t, symbol in enumerate(tokens):
-        recurrent = previous if frozen is None else frozen[t]
+        recurrent = (previous if frozen is None else frozen[t])[:fed_back]
         net = hidden_bias + hidden_weight[:, symbol] + hidden_weight[:, symbols:] @ recurrent
         squashed = _logistic(net)
-        input_gate = np.repeat(squashed[cells : cells + blocks], 2)
-        output_gate = np.repeat(squashed[cells + blocks :], 2)
-        state = state + input_gate * (4.0 * squashed[:cells] - 2.0)  # g in [-2, 2]
-        cell = output_gate * (2.0 * _logistic(state) - 1.0)  # h in [-1, 1]
+        input_gate = np.repeat(squashed[cells : cells + blocks], per_block)
+        output_gate = np.repeat(squashed[cells + blocks : cells + 2 * blocks], per_block)
+        if forget:
+            state = state * np.repeat(squashed[cells + 2 * blocks :], per_block)
+        state = state + input_gate * config.g_range * (2.0 * squashed[:cells] - 1.0)  # g
+        cell = output_gate * config.h_range * (2.0 * _logistic(state) - 1.0)  # h
         previous = np.concatenate([cell, squashed[cells:]])
         history.append(previous)
     outputs = _logistic(output_bias + output_weight @ previous[:cells])
@@ -118,13 +129,16 @@ def sequence() -> tuple[Arrays, np.ndarray, int]:
     return weights, tokens, int(batch.labels[0])
 
 
-def _kernel_gradient(weights: Arrays, tokens: np.ndarray, label: int, *, truncated: bool) -> Arrays:
+def _kernel_gradient(
+    weights: Arrays, tokens: np.ndarray, label: int, *, truncated: bool, layout: lstm1997.Layout = lstm1997.Layout()
+) -> Arrays:
     gradients, _, _ = lstm1997.batch_gradient(
         (weights[0], weights[1], weights[2], weights[3]),
         tokens[None, :],
         np.array([len(tokens)]),
         np.array([label]),
         truncated=truncated,
+        layout=layout,
     )
     return list(gradients)
 
@@ -170,6 +184,78 @@ def test_torch_forward_kernel_and_numpy_model_agree() -> None:
     half_error, _ = _half_error(weights, tokens, int(batch.labels[3]))
     target = torch.nn.functional.one_hot(batch.labels[3], 8).double()
     assert abs(0.5 * float(((compiled[3] - target) ** 2).sum()) - half_error) < 1e-12
+
+
+# Beyond the paper, for the ablation ladder (bench/ablation_bench.py): a forget gate, blocks of one cell with
+# recurrence from the cells only (nn.LSTM's wiring), and the squashing ranges as Table 10's legend reads them.
+VARIANTS = {
+    "forget gate": PaperLSTMConfig(forget_bias=3.0),
+    "own gates": PaperLSTMConfig(
+        blocks=4, cells_per_block=1, forget_bias=3.0, recurrent="cells", input_gate_bias_step=0.0
+    ),
+    "table 10 ranges": PaperLSTMConfig(g_range=1.0, h_range=2.0),
+}
+
+
+def _random_weights(config: PaperLSTMConfig) -> Arrays:
+    torch.manual_seed(1)
+    model = build_model(config)
+    generator = np.random.default_rng(0)
+    return [generator.uniform(-1.0, 1.0, size=p.shape) for p in model.weights]
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_full_gradient_of_each_variant_is_the_gradient_of_its_system(
+    name: str, sequence: tuple[Arrays, np.ndarray, int]
+) -> None:
+    config = VARIANTS[name]
+    _, tokens, label = sequence
+    weights = _random_weights(config)
+    numeric = _finite_differences(lambda w: _half_error(w, tokens, label, config=config)[0], weights)
+    layout = lstm1997.Layout.of(config)
+    _assert_close(_kernel_gradient(weights, tokens, label, truncated=False, layout=layout), numeric)
+
+
+def test_truncated_gradient_under_table_10_ranges(sequence: tuple[Arrays, np.ndarray, int]) -> None:
+    config = VARIANTS["table 10 ranges"]
+    _, tokens, label = sequence
+    weights = _random_weights(config)
+    _, frozen = _half_error(weights, tokens, label, config=config)
+    numeric = _finite_differences(lambda w: _half_error(w, tokens, label, frozen[:-1], config)[0], weights)
+    layout = lstm1997.Layout.of(config)
+    _assert_close(_kernel_gradient(weights, tokens, label, truncated=True, layout=layout), numeric)
+
+
+def test_a_forget_gate_has_no_truncated_gradient(sequence: tuple[Arrays, np.ndarray, int]) -> None:
+    config = VARIANTS["forget gate"]
+    _, tokens, label = sequence
+    with pytest.raises(ValueError, match="no forget gate"):
+        _kernel_gradient(_random_weights(config), tokens, label, truncated=True, layout=lstm1997.Layout.of(config))
+    with pytest.raises(ValueError, match="no forget gate"):
+        train_trial(get_task("6b"), model_config=config, train_config=default_train_config("lstm1997"))
+
+
+def test_variant_sizes_and_forget_bias() -> None:
+    forget = build_model(PaperLSTMConfig(forget_bias=3.0))  # 6b's 3 blocks + 3 forget gates: 15 x 23 + 15 + 56
+    assert parameter_count(forget) == 416
+    assert forget.hidden_bias[-3:].tolist() == [3.0, 3.0, 3.0]
+    # 16 cells with gates of their own, wired as nn.LSTM (which has 1,800 with its two bias vectors).
+    own = build_model(PaperLSTMConfig(blocks=16, cells_per_block=1, forget_bias=3.0, recurrent="cells"))
+    assert parameter_count(own) == 64 * (8 + 16) + 64 + 8 * 16 + 8
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_each_variants_torch_forward_and_kernel_agree(name: str) -> None:
+    model = build_model(VARIANTS[name])
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-1.0, 1.0)
+    batch = generate(get_task("6b"), 8, make_generator(5))
+    forward = kernels.compiled_forward(model, torch.device("cpu"))
+    assert forward is not None
+    with torch.no_grad():
+        graph = model.probabilities(model(one_hot(batch.tokens), batch.lengths))
+    assert torch.allclose(graph, torch.from_numpy(forward(batch.tokens.numpy(), batch.lengths.numpy())), atol=1e-12)
 
 
 # ---- training ---------------------------------------------------------------------------------------------
