@@ -258,7 +258,8 @@ def main() -> None:
         args.out.write_text(json.dumps(figures, indent=2))
 
     write()
-    jobs = [(name, args.seed + i) for name in runnable for i in range(args.trials)]
+    # Seed by seed across the rungs, so a run stopped early still has every rung's first trials.
+    jobs = [(name, args.seed + i) for i in range(args.trials) for name in runnable]
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(run_trial, name, seed, args.budget): name for name, seed in jobs}
         pending = set(futures)

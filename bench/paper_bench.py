@@ -32,11 +32,12 @@ from machine import describe_machine  # noqa: E402
 
 from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
-from training.experiment import TrialSpec, plan_trials, run_specs  # noqa: E402
+from training.experiment import run_specs  # noqa: E402
 from training.kernels import online_learner  # noqa: E402
 from training.models import PaperLSTMConfig  # noqa: E402
 from training.protocol import TrialRecord  # noqa: E402
 from training.task import generate, get_task, make_generator  # noqa: E402
+from training.trial import TrialSpec, plan_trials  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "paper.json"
 PAPER_TRIALS = {"6a": 20, "6b": 10}

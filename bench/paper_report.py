@@ -183,7 +183,8 @@ def ladder(ablation: dict[str, Any]) -> list[str]:
         elif summary is None:
             lines.append(f"| `{name}` | {entry['changed']} | no trial finished | — | — | — |")
         else:
-            finished = "" if summary["trials"] >= entry.get("planned", 0) else f" ({summary['trials']} finished)"
+            planned = entry.get("planned") or runs[entry["run"]]["trials"]
+            finished = "" if summary["trials"] >= planned else f" ({summary['trials']} of {planned} trials finished)"
             wrong = (
                 "—"
                 if summary["mean_wrong_paper"] is None
@@ -191,7 +192,7 @@ def ladder(ablation: dict[str, Any]) -> list[str]:
             )
             budget = runs[entry["run"]]["budget"]
             lines.append(
-                f"| `{name}` | {entry['changed']}{source} | {summary['converged']}/{entry.get('planned', '?')}"
+                f"| `{name}` | {entry['changed']}{source} | {summary['converged']}/{summary['trials']}"
                 f"{finished} within {budget:,} | {_n(summary['median_sequences_to_criterion'])} "
                 f"| {_n(summary['mean_sequences_to_criterion'])} | {wrong} |"
             )
