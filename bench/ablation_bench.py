@@ -223,6 +223,7 @@ def main() -> None:
         "n_test": N_TEST,
     }
     figures.setdefault("runs", []).append(run)
+    figures["machine"] = run["machine"]  # the newest run's; each run keeps its own
     run_index = len(figures["runs"]) - 1
     figures["rung_order"] = list(RUNGS)
     runnable = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT.joinpath("bench", "results")  # read only: this script writes the report, not results
 REPORT = ROOT / "docs" / "report" / "report.md"
 BEGIN = "<!-- paper section: written by bench/paper_report.py -->"
 END = "<!-- end of the paper section -->"
