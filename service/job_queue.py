@@ -35,10 +35,13 @@ class JobQueue:
         problem = await asyncio.to_thread(self.registry.problem)
         if problem is not None:  # nowhere to record the job, or its trials
             raise RegistryUnavailable(f"no training job can start: {problem}", hint="see GET /readyz")
-        info = await asyncio.to_thread(self.registry.create_job, JobParams(**params.model_dump()))
+        # The job's row keeps this request's id: whichever worker runs it writes the id on the job's log lines.
+        request_id = current_request_id()
+        info = await asyncio.to_thread(
+            lambda: self.registry.create_job(JobParams(**params.model_dump()), request_id=request_id)
+        )
         job_events.queued(info)
         if self.worker is not None:
-            self.worker.request_ids[info.id] = current_request_id()
             self.worker.wake()
         return info
 

@@ -62,8 +62,6 @@ class JobWorker:
         self.worker_id = new_worker_id()
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, BaseProcess] = {}
-        # The request that queued a job in this process (the embedded worker), for the job's log lines.
-        self.request_ids: dict[str, str | None] = {}
         self._wake = asyncio.Event()
         self._context = multiprocessing.get_context("spawn")
 
@@ -109,8 +107,7 @@ class JobWorker:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
                 continue
             try:
-                request_id = self.request_ids.pop(info.id, None)
-                with job_events.job_context(info.id, request_id):
+                with job_events.job_context(info.id, info.request_id):
                     await self._run(info)
             except asyncio.CancelledError:
                 raise

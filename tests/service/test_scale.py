@@ -10,6 +10,7 @@ The four processes start once for the module (each imports torch: slow on a load
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
 import threading
@@ -90,7 +91,10 @@ def test_jobs_through_two_apis_run_exactly_once_on_two_workers(cluster: Cluster)
     clients = [_client(api) for api in cluster.apis]
     try:
         ids = [
-            clients[index % 2].post("/train", json={**TINY_JOB, "seed": index}).json()["id"] for index in range(N_JOBS)
+            clients[index % 2]
+            .post("/train", json={**TINY_JOB, "seed": index}, headers={"X-Request-ID": f"scale-{index}"})
+            .json()["id"]
+            for index in range(N_JOBS)
         ]
         assert len(set(ids)) == N_JOBS
         # A liveness bound, not a speed target: each job is a torch process on a shared machine.
@@ -100,6 +104,16 @@ def test_jobs_through_two_apis_run_exactly_once_on_two_workers(cluster: Cluster)
         # Both workers took jobs: the queue is shared, not one worker's.
         pids = {f":{worker.process.pid}:" for worker in cluster.workers}
         assert {pid for pid in pids for final in finals if pid in (final.worker or "")} == pids
+        # Each job's lines, in whichever worker ran it, carry the id of the request that queued it on an API.
+        started = [
+            line
+            for worker in cluster.workers
+            for line in map(json.loads, filter(lambda text: text.startswith("{"), worker.log().splitlines()))
+            if line.get("event") == "job started"
+        ]
+        assert {line["job_id"]: line["request_id"] for line in started} == {
+            job_id: f"scale-{index}" for index, job_id in enumerate(ids)
+        }
         registry = Registry(cluster.database_url)
         try:
             # Exactly once: each job recorded exactly its one trial.

@@ -58,6 +58,7 @@ def _job_info(row: TrainingJob) -> JobInfo:
         attempts=row.attempts,
         max_attempts=row.max_attempts,
         promotion=None if row.promotion is None else dict(row.promotion),
+        request_id=row.request_id,
     )
 
 
@@ -68,9 +69,12 @@ class JobsMixin:
     _sessions: sessionmaker[Session]
     job_versions: Callable[[str], list[VersionInfo]]
 
-    def create_job(self, params: JobParams, *, max_attempts: int | None = None) -> JobInfo:
+    def create_job(
+        self, params: JobParams, *, max_attempts: int | None = None, request_id: str | None = None
+    ) -> JobInfo:
         """Queue a job; a worker that dies while running it gives it another go while attempts < max_attempts
-        (default: one attempt plus the job's retries)."""
+        (default: one attempt plus the job's retries). `request_id`: the request that queued it, for the job's
+        log lines wherever it runs."""
         if max_attempts is None:
             max_attempts = 1 + params.retries
         if max_attempts < 1:
@@ -87,6 +91,7 @@ class JobsMixin:
                 created_at=utcnow(),
                 attempts=0,
                 max_attempts=max_attempts,
+                request_id=request_id,
             )
             session.add(row)
             session.flush()

@@ -167,6 +167,8 @@ class TrainingJob(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The promotion gate's decision per architecture (training/promotion.py), once the job has made it.
     promotion: Mapped[dict[str, Any] | None]
+    # The X-Request-ID of the request that queued the job, for its log lines wherever it runs.
+    request_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class Study(Base):

@@ -175,6 +175,8 @@ class JobInfo:
     max_attempts: int = 1
     # The promotion gate's decision per architecture (training/promotion.py), once made.
     promotion: dict[str, Any] | None = None
+    # The X-Request-ID of the request that queued it (None for jobs queued otherwise, or before it was stored).
+    request_id: str | None = None
 
     @property
     def finished(self) -> bool:

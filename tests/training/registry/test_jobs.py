@@ -151,3 +151,11 @@ def test_unknown_jobs_and_statuses_are_errors(registry: Registry) -> None:
     job = registry.create_job(PARAMS)
     with pytest.raises(ValueError, match="unknown job status 'paused'"):
         registry.update_job(job.id, status="paused")  # type: ignore[arg-type]
+
+
+def test_a_job_keeps_the_id_of_the_request_that_queued_it(registry: Registry) -> None:
+    queued = registry.create_job(PARAMS, request_id="request-7")
+    assert registry.job(queued.id).request_id == "request-7"
+    running = registry.update_job(queued.id, status="running")  # whoever runs it reads it back
+    assert running.request_id == "request-7"
+    assert registry.create_job(PARAMS).request_id is None  # queued by no request (the CLI, a test)
