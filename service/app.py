@@ -107,6 +107,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
             poll_s=settings.job_poll_s,
             on_finished=job_finished,
             progress_log_every_s=settings.job_progress_log_s,
+            ray_address=settings.ray_address,
         )
     jobs = JobQueue(registry, worker=worker)
     await jobs.start()

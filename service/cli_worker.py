@@ -53,6 +53,7 @@ async def _run_until_stopped(registry: Registry, settings: ServiceSettings) -> N
         lease_s=settings.job_lease_s,
         poll_s=settings.job_poll_s,
         progress_log_every_s=settings.job_progress_log_s,
+        ray_address=settings.ray_address,
     )
     await job_worker.start()
     typer.echo(f"training worker {job_worker.worker_id} on {registry.display_url}", err=True)

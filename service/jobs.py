@@ -37,8 +37,10 @@ REGISTRY_GONE_EXIT_CODE = 3
 
 def public_failure(error: BaseException) -> str:
     """What a caller reads about a failed job: a stable phrase per kind of fault; the details go to the log."""
-    if isinstance(error, RegistryError):
-        return str(error)  # written for users (e.g. "the registry file ... does not exist")
+    from training.distributed import RayUnavailable  # here, in the job's process, torch is loaded already
+
+    if isinstance(error, RegistryError | RayUnavailable):
+        return str(error)  # written for users (e.g. "the registry file ... does not exist", "install ...[ray]")
     if isinstance(error, SQLAlchemyError):
         return "the registry could not be written (database error; see the service log)"
     if isinstance(error, OSError):
@@ -73,10 +75,13 @@ class _CancelPoll:
         return self._cancelled
 
 
-def run_job(job_id: str, database_url: str, threads: int, worker: str | None = None) -> None:
+def run_job(
+    job_id: str, database_url: str, threads: int, worker: str | None = None, ray_address: str | None = None
+) -> None:
     """The child process: train what the job asks for and record it. Every outcome lands in the registry; a job
     claimed by `worker` (running already) is written only while `worker` holds it, a job run without one (by hand,
-    as the fault tests do) must be queued."""
+    as the fault tests do) must be queued. With `ray_address` the trials run on that Ray cluster (this process is
+    their driver and records them), otherwise here, one after another."""
     import torch
 
     from training.architectures import ARCHITECTURES
@@ -139,6 +144,7 @@ def run_job(job_id: str, database_url: str, threads: int, worker: str | None = N
                 on_progress=write_progress,
                 should_stop=_CancelPoll(registry, job_id),
                 on_recorded=write_results,
+                ray_address=ray_address,
             )
         except TrainingCancelled:
             end_job(registry, job_id, "cancelled", "cancelled on request", worker=worker)

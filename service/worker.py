@@ -50,8 +50,10 @@ class JobWorker:
         poll_s: float = DEFAULT_POLL_S,
         on_finished: Callable[[JobInfo], Awaitable[None]] | None = None,
         progress_log_every_s: float = job_events.DEFAULT_PROGRESS_EVERY_S,
+        ray_address: str | None = None,
     ) -> None:
         self.registry = registry
+        self.ray_address = ray_address  # a Ray cluster for the jobs' trials (TEMPORAL_ORDER_RAY_ADDRESS)
         self.progress_log_every_s = progress_log_every_s
         self.database_url = database_url
         self.concurrency = concurrency
@@ -118,7 +120,7 @@ class JobWorker:
         job_id = info.id
         process = self._context.Process(
             target=run_job,
-            args=(job_id, self.database_url, self.training_threads, self.worker_id),
+            args=(job_id, self.database_url, self.training_threads, self.worker_id, self.ray_address),
             name=f"train-{job_id}",
             daemon=True,
         )

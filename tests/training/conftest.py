@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.support.ray_cluster import local_ray_cluster
 from training.registry import Registry
 from training.settings import get_settings
 
@@ -22,24 +23,11 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(previous)
 
 
-# Loopback only: the cluster's processes talk to each other on 127.0.0.1.
-RAY_NODE_IP = "127.0.0.1"
-
-
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     """A real local Ray cluster of 2 CPUs, this process its driver; its address, as `ray start --head` prints."""
-    import ray
-
-    context = ray.init(
-        num_cpus=2,
-        _node_ip_address=RAY_NODE_IP,
-        include_dashboard=False,
-        object_store_memory=80 * 1024 * 1024,
-        log_to_driver=False,
-    )
-    yield str(context.address_info["address"])
-    ray.shutdown()
+    with local_ray_cluster() as address:
+        yield address
 
 
 @pytest.fixture
