@@ -1,7 +1,8 @@
 """A training job's own process, spawned by a worker (service/worker.py), never in the event loop.
 
 The child trains and records through `training.recording`, writes its progress to the registry and polls it for a
-cancel request. A job claimed by a worker is written only while that worker holds its lease (`LeaseLost`
+cancel request, and puts each architecture's best trial through the promotion gate (training/promotion.py).
+A job claimed by a worker is written only while that worker holds its lease (`LeaseLost`
 otherwise): a trainer whose worker lost the job writes nothing more into it.
 """
 
@@ -85,6 +86,7 @@ def run_job(
     import torch
 
     from training.architectures import ARCHITECTURES
+    from training.promotion import promote_job
     from training.protocol import TrialProgress
     from training.recording import train_and_record
     from training.task import get_task
@@ -139,7 +141,7 @@ def run_job(
                 trials=params.trials,
                 seed=params.seed,
                 overrides=params.train_overrides(),
-                activate=params.activate,
+                activate=False,  # the promotion gate decides, once every trial is in
                 job_id=job_id,
                 on_progress=write_progress,
                 should_stop=_CancelPoll(registry, job_id),
@@ -149,6 +151,10 @@ def run_job(
         except TrainingCancelled:
             end_job(registry, job_id, "cancelled", "cancelled on request", worker=worker)
             return
+        if params.activate and (worker is None or registry.owns_job(job_id, worker)):
+            decisions = promote_job(registry, job_id, force=params.force)
+            promotion = {arch: decision.to_dict() for arch, decision in decisions.items()}
+            retry_transient(lambda: update(promotion=promotion), what=f"job {job_id}: promotion")
         end_job(registry, job_id, "succeeded", worker=worker)
     except LeaseLost as error:  # expired and ended by another worker, or claimed again: write nothing more
         logger.warning("training job %s: %s; stopping", job_id, error)

@@ -123,7 +123,12 @@ class TrainJobCreate(Strict):
     learning_rate: float | None = Field(default=None, gt=0, le=10)
     batch_size: int | None = Field(default=None, ge=1, le=4096)
     grad_clip: float | None = Field(default=None, gt=0, le=1000)
-    activate: bool = True
+    activate: bool = Field(
+        default=True,
+        description="Serve the best trial if it passes the promotion gate: at least as good as the served version "
+        "on a common fresh test set (fewer or equally many wrong by the paper's rule).",
+    )
+    force: bool = Field(default=False, description="With activate: serve the best trial without the gate.")
     retries: int = Field(
         default=0, ge=0, le=5, description="Times the job is queued again when its worker dies while running it."
     )
@@ -150,6 +155,22 @@ class TrialPublic(BaseModel):
     model_version: int | None = None
 
 
+class PromotionPublic(BaseModel):
+    """Whether a job's best trial became the served version, and why; the wrong counts (paper's rule) are on one
+    test set of n_test fresh sequences, null when no comparison was made (nothing served, forced)."""
+
+    arch: str
+    candidate: int
+    served: int | None
+    promoted: bool
+    forced: bool
+    reason: str
+    n_test: int | None = None
+    test_seed: int | None = None
+    candidate_wrong: int | None = None
+    served_wrong: int | None = None
+
+
 class TrainJobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -164,6 +185,8 @@ class TrainJobPublic(BaseModel):
     # Who runs it (the worker that claimed it, null until claimed) and how many claims it has had.
     worker: str | None = None
     attempts: int = 0
+    # The promotion gate's decision per architecture, once the job has made it (jobs with activate only).
+    promotion: dict[str, PromotionPublic] = Field(default_factory=dict)
 
 
 class TrainJobList(BaseModel):

@@ -37,6 +37,19 @@ class PromotionDecision:
         return asdict(self)
 
 
+def promote_job(
+    registry: Registry, job_id: str, *, force: bool = False, n_test: int = N_TEST
+) -> dict[str, PromotionDecision]:
+    """Put each architecture's best trial of job `job_id` through the gate; the decisions by architecture."""
+    by_arch: dict[str, list[VersionInfo]] = {}
+    for version in registry.job_versions(job_id):
+        by_arch.setdefault(version.arch, []).append(version)
+    return {
+        arch: promote(registry, arch, best_version(versions).version, by=f"job {job_id}", force=force, n_test=n_test)
+        for arch, versions in by_arch.items()
+    }
+
+
 def best_version(versions: list[VersionInfo]) -> VersionInfo:
     """The version a run would serve: `best_trial`'s pick among its trials."""
     if not versions:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.deps import ApiKeyDep, JobsDep, RegistryDep
-from service.schemas import TrainJobCreate, TrainJobList, TrainJobProgress, TrainJobPublic, TrialPublic
+from service.schemas import PromotionPublic, TrainJobCreate, TrainJobList, TrainJobProgress, TrainJobPublic, TrialPublic
 from training.registry import JobInfo
 
 router = APIRouter(prefix="/train", tags=["train"])
@@ -29,6 +29,7 @@ def job_public(info: JobInfo) -> TrainJobPublic:
         status_url=f"/train/{info.id}",
         worker=info.owner,
         attempts=info.attempts,
+        promotion={arch: PromotionPublic.model_validate(decision) for arch, decision in (info.promotion or {}).items()},
     )
 
 

@@ -63,6 +63,11 @@ def test_a_job_trains_records_activates_and_is_swapped_in(server_factory: Any, t
         assert final.started_at is not None and final.finished_at is not None
         (trial,) = final.results
         assert trial.arch == "lstm" and trial.n_test > 0 and trial.model_version == before + 1
+        # The gate compared it with the (untrained) served version on one fresh test set, and promoted it.
+        decision = final.promotion["lstm"]
+        assert decision.promoted and decision.served == before and decision.candidate == trial.model_version
+        assert decision.candidate_wrong is not None and decision.served_wrong is not None
+        assert decision.candidate_wrong <= decision.served_wrong and decision.reason.endswith("promoted")
 
         def swapped() -> bool:
             sequence = client.post("/generate", json={"n": 1, "seed": 5}).json()["sequences"][0]["sequence"]

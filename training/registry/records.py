@@ -129,7 +129,8 @@ class JobParams:
     batch_size: int | None = None
     grad_clip: float | None = None
     activate: bool = True
-    # Rows stored before this existed read as its default: one attempt.
+    # Rows stored before these two existed read as their defaults: the gate decides, one attempt.
+    force: bool = False  # with activate: serve the best trial without the promotion gate's comparison
     retries: int = 0  # times the job is queued again when its worker dies while running it
 
     def train_overrides(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def test_a_job_row_stores_plain_json_in_the_shape_the_api_has_always_answered(re
             "batch_size": None,
             "grad_clip": None,
             "activate": True,
+            "force": False,
             "retries": 0,
         },
         "progress": {
@@ -85,15 +86,16 @@ def test_a_job_row_stores_plain_json_in_the_shape_the_api_has_always_answered(re
     }
 
 
-def test_a_row_stored_before_retries_existed_reads_as_its_default(registry: Registry) -> None:
+def test_a_row_stored_before_force_and_retries_existed_reads_as_their_defaults(registry: Registry) -> None:
     job = registry.create_job(PARAMS)
-    stored = {key: value for key, value in _stored(registry, job.id)["params"].items() if key != "retries"}
+    params = _stored(registry, job.id)["params"]
+    stored = {key: value for key, value in params.items() if key not in ("force", "retries")}
     with registry.engine.begin() as connection:
         connection.execute(
             text("UPDATE training_jobs SET params = :params WHERE id = :id"),
             {"params": json.dumps(stored), "id": job.id},
         )
-    assert registry.job(job.id).params == PARAMS and PARAMS.retries == 0
+    assert registry.job(job.id).params == PARAMS and not PARAMS.force and PARAMS.retries == 0
 
 
 def test_ending_a_job_lists_every_trial_it_recorded_and_says_which_it_kept(
