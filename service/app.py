@@ -96,19 +96,8 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
         if info.status == "succeeded":
             await pool.refresh()
 
-    worker = None
-    if settings.embedded_worker:  # the single-process default; an API-only replica leaves jobs to the workers
-        worker = JobWorker(
-            registry,
-            database_url=settings.database_url,
-            concurrency=settings.job_concurrency,
-            training_threads=settings.training_threads,
-            lease_s=settings.job_lease_s,
-            poll_s=settings.job_poll_s,
-            on_finished=job_finished,
-            progress_log_every_s=settings.job_progress_log_s,
-            ray_address=settings.ray_address,
-        )
+    # The single-process default embeds a worker; an API-only replica leaves jobs to `temporal-order worker`s.
+    worker = JobWorker.from_settings(registry, settings, on_finished=job_finished) if settings.embedded_worker else None
     jobs = JobQueue(registry, worker=worker)
     await jobs.start()
     state.jobs = jobs

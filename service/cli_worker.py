@@ -45,16 +45,7 @@ async def _run_until_stopped(registry: Registry, settings: ServiceSettings) -> N
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    job_worker = JobWorker(
-        registry,
-        database_url=settings.database_url,
-        concurrency=settings.job_concurrency,
-        training_threads=settings.training_threads,
-        lease_s=settings.job_lease_s,
-        poll_s=settings.job_poll_s,
-        progress_log_every_s=settings.job_progress_log_s,
-        ray_address=settings.ray_address,
-    )
+    job_worker = JobWorker.from_settings(registry, settings)
     await job_worker.start()
     typer.echo(f"training worker {job_worker.worker_id} on {registry.display_url}", err=True)
     try:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service import job_events
 from service.jobs import record_ended, run_job
+from service.settings import ServiceSettings
 from training.registry import JobInfo, Registry, RegistryError
 from training.registry.queue import DEFAULT_LEASE_S, LeaseLost, new_worker_id
 
@@ -66,6 +67,27 @@ class JobWorker:
         self._running: dict[str, BaseProcess] = {}
         self._wake = asyncio.Event()
         self._context = multiprocessing.get_context("spawn")
+
+    @classmethod
+    def from_settings(
+        cls,
+        registry: Registry,
+        settings: ServiceSettings,
+        *,
+        on_finished: Callable[[JobInfo], Awaitable[None]] | None = None,
+    ) -> JobWorker:
+        """A worker configured as `settings` say: the embedded one of `serve`, or `temporal-order worker`."""
+        return cls(
+            registry,
+            database_url=settings.database_url,
+            concurrency=settings.job_concurrency,
+            training_threads=settings.training_threads,
+            lease_s=settings.job_lease_s,
+            poll_s=settings.job_poll_s,
+            on_finished=on_finished,
+            progress_log_every_s=settings.job_progress_log_s,
+            ray_address=settings.ray_address,
+        )
 
     @property
     def running(self) -> list[str]:
@@ -169,7 +191,9 @@ class JobWorker:
                 else:
                     _stop(process)
                     return True
-                if beat.cancel_requested and cancel_asked is None:
+                # The grace runs from when the trainer can see the request: one still starting (a torch import on a
+                # busy machine can take longer than the grace) checks for it first thing, and ends the job itself.
+                if beat.cancel_requested and beat.started and cancel_asked is None:
                     cancel_asked = now
             if cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
                 logger.warning("training job %s ignored its cancel request; terminating it", job_id)

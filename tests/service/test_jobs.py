@@ -15,6 +15,7 @@ import psutil
 from service import schemas
 from service.schemas import TERMINAL_JOB_STATUSES, JobStatus, TrainJobPublic
 from tests.support.registry import make_registry
+from training.promotion import PromotionDecision
 from training.protocol import TrialProgress
 from training.registry import JOB_STATUSES, JobParams, JobTrial, Registry
 from training.registry import TERMINAL_JOB_STATUSES as REGISTRY_TERMINAL
@@ -182,3 +183,4 @@ def test_the_api_and_the_registry_name_the_same_job_states_and_fields() -> None:
     assert list(schemas.TrainJobCreate.model_fields) == [f.name for f in fields(JobParams)]
     assert list(schemas.TrainJobProgress.model_fields) == [f.name for f in fields(TrialProgress)]
     assert list(schemas.TrialPublic.model_fields) == [f.name for f in fields(JobTrial)]
+    assert list(schemas.PromotionPublic.model_fields) == [f.name for f in fields(PromotionDecision)]

@@ -63,18 +63,11 @@ def wait_until_ready(
 
 
 @dataclass
-class LiveServer:
-    """A real uvicorn serving the app in a subprocess (its own interpreter: no GIL shared with the tests)."""
+class LiveProcess:
+    """A service process the tests started (`serve` or `worker`), logging to `log_path`."""
 
-    url: str
-    api_key: str
-    database_url: str
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"X-API-Key": self.api_key}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -88,6 +81,19 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+@dataclass(kw_only=True)
+class LiveServer(LiveProcess):
+    """A real uvicorn serving the app in a subprocess (its own interpreter: no GIL shared with the tests)."""
+
+    url: str
+    api_key: str
+    database_url: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key}
 
 
 def server_environment(database_url: str, **overrides: Any) -> dict[str, str]:
@@ -140,23 +146,8 @@ def start_server(
 
 
 @dataclass
-class LiveWorker:
+class LiveWorker(LiveProcess):
     """A `temporal-order worker` process (service/worker.py) claiming jobs from a registry."""
-
-    process: subprocess.Popen[bytes] = field(repr=False)
-    log_path: Path = field(repr=False)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def start_worker(database_url: str, log_dir: Path, *, name: str = "worker", **overrides: Any) -> LiveWorker:

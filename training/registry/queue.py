@@ -44,10 +44,12 @@ class LeaseLost(RegistryError):
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """What a renewal found: whether the lease is still this worker's, and whether a cancel was asked for."""
+    """What a renewal found: whether the lease is still this worker's, whether a cancel was asked for, and whether
+    the job's trainer has started (it has written progress: from then on it polls for a cancel itself)."""
 
     owned: bool
     cancel_requested: bool
+    started: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,10 +120,12 @@ class JobQueueMixin(JobsMixin):
                 .where(TrainingJob.id == job_id, TrainingJob.owner == worker, TrainingJob.status == "running")
                 .values(lease_expires_at=_lease_end(now, lease_s), heartbeat_at=now)
             ).rowcount
-            cancel = connection.scalar(select(TrainingJob.cancel_requested).where(TrainingJob.id == job_id))
-        if cancel is None:
+            row = connection.execute(
+                select(TrainingJob.cancel_requested, TrainingJob.progress).where(TrainingJob.id == job_id)
+            ).one_or_none()
+        if row is None:
             raise JobNotFound(f"no training job {job_id!r}")
-        return Heartbeat(owned=renewed == 1, cancel_requested=bool(cancel))
+        return Heartbeat(owned=renewed == 1, cancel_requested=bool(row.cancel_requested), started=bool(row.progress))
 
     def update_owned_job(
         self,

@@ -60,11 +60,12 @@ def test_only_the_owner_renews_writes_and_ends_a_job(any_registry: Registry) -> 
     job = any_registry.create_job(PARAMS)
     any_registry.claim_job("worker-a", lease_s=30)
     beat = any_registry.heartbeat(job.id, "worker-a", lease_s=60)
-    assert beat.owned and not beat.cancel_requested
+    assert beat.owned and not beat.cancel_requested and not beat.started  # its trainer has written nothing yet
     assert not any_registry.heartbeat(job.id, "worker-b", lease_s=60).owned
     with pytest.raises(LeaseLost, match="no longer run by worker worker-b"):
         any_registry.update_owned_job(job.id, "worker-b", progress=PROGRESS)
     any_registry.update_owned_job(job.id, "worker-a", progress=PROGRESS)
+    assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).started
     any_registry.request_cancel(job.id)
     assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).cancel_requested  # cancel seen by the owner
     done = any_registry.finish_owned_job(job.id, "worker-a", status="cancelled", error="cancelled on request")
