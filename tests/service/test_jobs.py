@@ -95,6 +95,9 @@ def test_cancel_a_running_and_a_queued_job(server_factory: Any, tmp_path: Path) 
 
         cancelled = client.delete(f"/train/{queued['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        # A claimed job is "running" before its trainer starts, and a trainer that starts to find a cancel request
+        # ends the job at once: wait until it trains, so only the trainer's own poll can end it "on request".
+        wait_for(lambda: job(client, running["id"]).progress.sequences > 0, timeout=240)
         assert client.delete(f"/train/{running['id']}").status_code == 200
         final = wait_for(lambda: (j := job(client, running["id"])).status != "running" and j, timeout=60)
         assert final.status == "cancelled" and final.finished_at is not None
