@@ -84,7 +84,8 @@ def test_a_killed_service_leaves_no_trainer_behind_and_its_job_ends_after_a_rest
         with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
             job = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 10_000_000}
             job_id = client.post("/train", json=job).json()["id"]
-            wait_for(lambda: client.get(f"/train/{job_id}").json()["status"] == "running")
+            # A claimed job is "running" before its trainer exists: wait until the trainer trains.
+            wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["sequences"] > 0, 300)
         trainers = spawned_children(psutil.Process(server.process.pid))
         assert trainers, "the job's process was not found"
     finally:
