@@ -118,7 +118,8 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
     with httpx.Client(base_url=first.url, timeout=30, headers=first.auth) as client:
         models_before = {m["arch"]: m["active_version"] for m in client.get("/models").json()["models"]}
         running = client.post("/train", json=LONG_JOB).json()
-        wait_for(lambda: job(client, running["id"]).status == "running", timeout=120)
+        # A claimed job is "running" before its trainer exists: wait until the trainer trains.
+        wait_for(lambda: job(client, running["id"]).progress.sequences > 0, timeout=240)
     trainers = psutil.Process(first.process.pid).children(recursive=True)
     assert trainers  # the job's process
     # A crashed server leaves a job "running" in the registry; simulate one besides the real shutdown.
@@ -162,7 +163,8 @@ def test_a_job_without_activation_and_a_job_whose_process_dies(server_factory: A
         # A training process that dies (here: killed, as the OOM killer would) ends its job as failed.
         doomed = client.post("/train", json=LONG_JOB).json()
         # A liveness bound only: a training process starts slowly (nice 10) on a loaded machine.
-        wait_for(lambda: job(client, doomed["id"]).status == "running", timeout=240)
+        # (and a claimed job is "running" before its trainer exists: wait until the trainer trains)
+        wait_for(lambda: job(client, doomed["id"]).progress.sequences > 0, timeout=240)
         trainers = [
             process
             for process in psutil.Process(server.process.pid).children(recursive=True)
