@@ -7,12 +7,14 @@ tear them down, and write the figures to bench/results/image.json.
 Needs a running Docker daemon (root) and Compose (`docker compose` or Debian's `docker-compose`). Steps: the
 Debian base image (deploy/base_image.sh, debootstrap) and the wheelhouse (deploy/wheelhouse.sh) where missing;
 `docker build --network host` of the service's image and of the `scale` profile's PostgreSQL; then, under a
-compose project of its own, the default setup (one-shot trainer on SQLite, one API) and the `scale` profile
-(PostgreSQL, a trainer on it, two API replicas, two workers where the image has `temporal-order worker`). For
-each: the time from `up` to every API's /readyz 200, the time from the API container's start to it, /generate,
-/classify and /classify/batch on every replica, and a small training job (submitted through one replica, followed
-through the other). Every container is removed at the end, volumes too; the images are kept. Ports are published
-on 127.0.0.1 only, and the builds run on the host network.
+compose project of its own, the default setup (one-shot trainer on SQLite, one API whose embedded worker runs
+the jobs) and the `scale` profile (PostgreSQL, a trainer on it, two API replicas with `serve --no-worker`, two
+`temporal-order worker` containers). For each: the time from `up` to every API's /readyz 200, the time from the
+API container's start to it, /generate, /classify and /classify/batch on every replica, and a small training job:
+submitted through one replica, seen claimed (its `worker`) by the container that must run it (the API in the
+default setup, one of the two workers in `scale`), followed to success through the other replica, and its result
+read back through both. Every container is removed at the end, volumes too; the images are kept. Ports are
+published on 127.0.0.1 only, and the builds run on the host network.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -164,6 +167,10 @@ class ComposeProject:
             raise CheckFailed(f"no container for service {service}")
         return ids[0]
 
+    def container_logs(self, service: str) -> str:
+        done = subprocess.run(["docker", "logs", self.container(service)], capture_output=True, text=True, check=False)
+        return done.stdout + done.stderr
+
     def state(self, service: str) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(
             run(["docker", "inspect", "--format", "{{json .State}}", self.container(service)])
@@ -223,34 +230,83 @@ def classify_smoke(url: str) -> dict[str, Any]:
     }
 
 
-def job_smoke(submit_url: str, follow_url: str, api_key: str, limit_s: float) -> dict[str, Any]:
-    """A small training job (not activated), submitted through one API and followed through another."""
+def worker_service(worker_id: str | None, containers: dict[str, str]) -> str | None:
+    """The compose service whose container runs the worker `worker_id` (HOST:PID:RANDOM, HOST the container's
+    hostname: the first 12 digits of its id); None when no service's container matches."""
+    host = (worker_id or "").split(":", 1)[0]
+    return next((service for service, cid in containers.items() if host and cid.startswith(host)), None)
+
+
+def job_smoke(
+    submit_url: str, follow_url: str, api_key: str, runners: dict[str, str], limit_s: float
+) -> dict[str, Any]:
+    """A small training job (not activated), submitted through one API, followed through another: it must be claimed
+    by one of `runners` (service -> container id), succeed, and read the same through both APIs."""
     params = {"arch": "lstm", "trials": 1, "max_sequences": 2000, "seed": 3, "activate": False}
     job = http("POST", f"{submit_url}/train", params, api_key=api_key)
     started = time.monotonic()
+    claimed_s: float | None = None
     while job["status"] not in TERMINAL_JOB_STATES:
         if time.monotonic() - started > limit_s:
             raise CheckFailed(f"job {job['id']} still {job['status']} after {limit_s:.0f} s")
-        time.sleep(1)
+        time.sleep(0.5)
         job = http("GET", f"{follow_url}/train/{job['id']}")
+        if claimed_s is None and job.get("worker"):
+            claimed_s = round(time.monotonic() - started, 1)
+            log(f"job {job['id']} claimed by {job['worker']} after {claimed_s} s")
+    ran_in = worker_service(job.get("worker"), runners)
     outcome = {
         "params": params,
+        "submitted_through": submit_url,
+        "followed_through": follow_url,
         "status": job["status"],
         "error": job["error"],
         "seconds": round(time.monotonic() - started, 1),
+        "claimed_after_s": claimed_s,
         "trials": len(job["results"]),
-        # Which worker claimed it, where the service records that (issue 13's job queue).
+        # Which worker claimed it (the queue's record) and the compose service whose container that worker is.
         "worker": job.get("worker"),
+        "worker_service": ran_in,
         "attempts": job.get("attempts"),
     }
     if job["status"] != "succeeded":
         raise CheckFailed(f"job {job['id']} ended {job['status']}: {job['error']}")
+    if ran_in is None:
+        raise CheckFailed(f"job {job['id']} was run by {job.get('worker')!r}, none of {', '.join(runners)}")
+    if job.get("attempts") != 1:
+        raise CheckFailed(f"job {job['id']} was claimed {job.get('attempts')} times, not once")
+    through_submitter = http("GET", f"{submit_url}/train/{job['id']}")
+    if through_submitter != job:
+        raise CheckFailed(f"job {job['id']} reads differently through {submit_url} and {follow_url}")
+    outcome["same_through_both"] = True
     return outcome
 
 
-def image_has_worker_command() -> bool:
-    command = ["docker", "run", "--rm", "--network", "none", SERVICE_IMAGE, "temporal-order", "worker", "--help"]
-    return subprocess.run(command, capture_output=True, check=False).returncode == 0
+def worker_ids(project: ComposeProject, services: list[str], limit_s: float) -> dict[str, str]:
+    """Each worker container's id in the queue, from the line `temporal-order worker` prints once it polls."""
+    ids: dict[str, str] = {}
+    started = time.monotonic()
+    while len(ids) < len(services):
+        for service in services:
+            found = re.search(r"training worker (\S+) on ", project.container_logs(service))
+            if found is not None:
+                ids[service] = found.group(1)
+        if len(ids) < len(services) and time.monotonic() - started > limit_s:
+            missing = ", ".join(sorted(set(services) - set(ids)))
+            raise CheckFailed(f"no 'training worker ... on' line within {limit_s:.0f} s in the log of {missing}")
+        time.sleep(0.5)
+    return ids
+
+
+def check_running(project: ComposeProject, services: list[str]) -> None:
+    """Every service's container still up, none restarted (a crashing worker would be restarted by compose)."""
+    for service in services:
+        state = project.state(service)
+        restarts = int(
+            json.loads(run(["docker", "inspect", "--format", "{{json .RestartCount}}", project.container(service)]))
+        )
+        if not state["Running"] or restarts:
+            raise CheckFailed(f"{service}: running={state['Running']}, restarted {restarts} times: {state}")
 
 
 def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key: str) -> dict[str, Any]:
@@ -268,13 +324,10 @@ def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key
     }
     project = ComposeProject(compose, env, ["scale"] if scale else [])
     urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
-    services = list(ports)
+    # Who may run the job: the scale profile's workers (its APIs run `serve --no-worker`), else the API itself.
+    runners = ["worker-1", "worker-2"] if scale else ["api"]
+    services = list(dict.fromkeys([*ports, *runners]))
     result: dict[str, Any] = {"bootstrap_args": args.bootstrap_args, "services": services}
-    if scale:
-        if image_has_worker_command():
-            services += ["worker-1", "worker-2"]
-        else:
-            result["workers"] = "not started: this image has no `temporal-order worker` command"
     project.down()  # leftovers of an interrupted earlier check
     try:
         up = project.up(services)
@@ -290,8 +343,12 @@ def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key
         )
         result["health"] = {s: http("GET", f"{url}/readyz") for s, url in urls.items()}
         result["classify"] = {s: classify_smoke(url) for s, url in urls.items()}
+        if scale:
+            result["workers"] = worker_ids(project, runners, args.ready_limit_s)
         replicas = list(urls.values())
-        result["job"] = job_smoke(replicas[0], replicas[-1], api_key, args.job_limit_s)
+        containers = {service: project.container(service) for service in runners}
+        result["job"] = job_smoke(replicas[0], replicas[-1], api_key, containers, args.job_limit_s)
+        check_running(project, services)
         result["ok"] = True
     except (CheckFailed, subprocess.TimeoutExpired) as error:
         log(f"{name}: FAILED: {error}")
@@ -304,6 +361,13 @@ def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key
             log(f"could not save the logs: {error}")
         project.down()
     return result
+
+
+def source() -> str:
+    """The commit the image is built from, marked when the working tree differs from it."""
+    commit = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip()
+    dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"]).strip()
+    return f"{commit} (with uncommitted changes)" if dirty else commit
 
 
 def main() -> int:
@@ -322,7 +386,7 @@ def main() -> int:
 
     LOGS.mkdir(parents=True, exist_ok=True)
     (LOGS / "compose-up.log").write_bytes(b"")
-    results: dict[str, Any] = {"machine": describe_machine(), "base_image": args.base_image}
+    results: dict[str, Any] = {"machine": describe_machine(), "base_image": args.base_image, "source": source()}
     results["machine"]["load_average_at_start"] = os.getloadavg()
     try:
         compose = compose_command()
