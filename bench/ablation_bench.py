@@ -6,6 +6,7 @@ to criterion, wrong of 2,560 by the paper's 0.3 rule. A benchmark, never a test.
     .venv/bin/python bench/ablation_bench.py                                   # 10 trials a rung, writes ablation.json
     .venv/bin/python bench/ablation_bench.py --trials 3 --budget 300000        # a reduced ladder (the JSON says so)
     .venv/bin/python bench/ablation_bench.py --rungs adam batch16 --merge      # some rungs, merged into the JSON
+    .venv/bin/python bench/ablation_bench.py --rungs adam --seed 3 --trials 7 --budget 100000 --merge  # seeds 3-9 added
 
 Every rung reuses the project's trainer (`train_trial`), its models and its test protocol; a rung is a model
 config plus a training config. A trial that misses the criterion within the budget stays in the table.
@@ -192,6 +193,23 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def kept_trials(figures: dict[str, Any], name: str, seeds: list[int], budget: int) -> list[dict[str, Any]]:
+    """A rung's earlier trials that this run keeps under --merge: those of other seeds, when they ran under the same
+    budget (a trial is deterministic given its seed, so more seeds extend the rung); under another budget, none."""
+    entry = figures["rungs"].get(name)
+    if not entry or entry.get("source") or entry.get("not_run"):
+        return []
+    runs = figures["runs"]
+    earlier_budget = entry.get("budget", runs[entry["run"]]["budget"])
+    if earlier_budget != budget:
+        return []
+    return [
+        {**row, "run": row.get("run", entry["run"]), "budget": budget}
+        for row in entry["trials"]
+        if row["seed"] not in seeds
+    ]
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -203,7 +221,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=BUDGET, help="sequences per trial")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--merge", action="store_true", help="replace only the rungs run now in --out")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the rungs run now in --out; a rung run before under the same budget keeps its other seeds",
+    )
     parser.add_argument(
         "--reuse-paper", action="store_true", help="take the lstm1997 rung's trials from paper.json (same trials)"
     )
@@ -227,15 +249,19 @@ def main() -> None:
     run_index = len(figures["runs"]) - 1
     figures["rung_order"] = list(RUNGS)
     runnable = []
+    seeds = [args.seed + i for i in range(args.trials)]
     for name in args.rungs:
         rung = RUNGS[name]
+        kept = kept_trials(figures, name, seeds, args.budget) if args.merge else []
         entry: dict[str, Any] = {
             "changed": rung.changed,
             "group": rung.group,
             "run": run_index,
-            "planned": args.trials,
-            "trials": [],
-            "summary": None,
+            "runs": sorted({*(row["run"] for row in kept), run_index}),
+            "budget": args.budget,
+            "planned": len(kept) + len(seeds),
+            "trials": kept,
+            "summary": summarize(kept) if kept else None,
         }
         try:
             rung_configs(name, args.budget)
@@ -244,11 +270,13 @@ def main() -> None:
             print(f"{name}: not run ({missing})", flush=True)
         else:
             if name == "lstm1997" and args.reuse_paper:
-                entry["trials"] = paper_rows([args.seed + i for i in range(args.trials)], args.budget)
+                entry["trials"] = [dict(row, run=run_index) for row in paper_rows(seeds, args.budget)]
+                entry["planned"] = len(seeds)
                 entry["summary"] = summarize(entry["trials"])
                 entry["source"] = "bench/results/paper.json (the same trials, not rerun)"
             else:
                 runnable.append(name)
+        entry["reduced"] = entry["planned"] < TRIALS or args.budget < BUDGET
         figures["rungs"][name] = entry
     started = time.perf_counter()
 
@@ -260,7 +288,7 @@ def main() -> None:
 
     write()
     # Seed by seed across the rungs, so a run stopped early still has every rung's first trials.
-    jobs = [(name, args.seed + i) for i in range(args.trials) for name in runnable]
+    jobs = [(name, seed) for seed in seeds for name in runnable]
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
         futures = {pool.submit(run_trial, name, seed, args.budget): name for name, seed in jobs}
         pending = set(futures)
@@ -269,7 +297,7 @@ def main() -> None:
             for future in done:
                 name = futures[future]
                 entry = figures["rungs"][name]
-                row = future.result()
+                row = {**future.result(), "run": run_index, "budget": args.budget}
                 print(f"{name} {json.dumps(row)}", flush=True)
                 entry["trials"] = sorted([*entry["trials"], row], key=lambda r: r["seed"])
                 entry["summary"] = summarize(entry["trials"])

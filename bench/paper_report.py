@@ -10,51 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from heldout_stats import mean_interval, median_interval  # noqa: E402
+
 RESULTS = ROOT.joinpath("bench", "results")  # read only: this script writes the report, not results
 REPORT = ROOT / "docs" / "report" / "report.md"
 BEGIN = "<!-- paper section: written by bench/paper_report.py -->"
 END = "<!-- end of the paper section -->"
 
-# Two-sided 95% quantiles of Student's t by degrees of freedom (beyond 30 the normal's 1.96 is within 2%).
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042}  # fmt: skip
-
 
 def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
-
-
-def mean_interval(values: list[float]) -> tuple[float, float, float, float] | None:
-    """Mean, sample standard deviation and the 95% confidence interval of the mean (Student's t)."""
-    if len(values) < 2:
-        return None
-    mean, sd = statistics.fmean(values), statistics.stdev(values)
-    half = T_975.get(len(values) - 1, 1.96) * sd / math.sqrt(len(values))
-    return mean, sd, mean - half, mean + half
-
-
-def median_interval(values: list[float]) -> tuple[float, float, float, float] | None:
-    """The median and a distribution-free interval for it from order statistics (ranks j and n-j+1, the widest
-    pair whose coverage is at least 95%), with that coverage."""
-    n = len(values)
-    ordered = sorted(values)
-    best = None
-    for j in range(1, n // 2 + 1):
-        coverage = 1.0 - 2.0 * sum(math.comb(n, i) for i in range(j)) / 2.0**n
-        if coverage >= 0.95:
-            best = (j, coverage)
-    if best is None:
-        return None
-    j, coverage = best
-    return statistics.median(values), ordered[j - 1], ordered[n - j], coverage
 
 
 def machine_line(machine: dict[str, Any]) -> str:
@@ -89,10 +62,10 @@ def task_rows(task: str, data: dict[str, Any], label: str) -> str:
     median = median_interval(converged)
     mean_text = _n(statistics.fmean(converged)) if converged else "—"
     if mean is not None and len(converged) == len(rows):
-        mean_text = f"{mean[0]:,.0f} (sd {mean[1]:,.0f}; 95% CI {mean[2]:,.0f}-{mean[3]:,.0f})"
+        mean_text = f"{mean.mean:,.0f} (sd {mean.sd:,.0f}; 95% CI {mean.low:,.0f}-{mean.high:,.0f})"
     median_text = _n(statistics.median(converged)) if converged else "—"
     if median is not None and len(converged) == len(rows):
-        median_text = f"{median[0]:,.0f} ({100 * median[3]:.1f}% CI {median[1]:,.0f}-{median[2]:,.0f})"
+        median_text = f"{median.median:,.0f} ({100 * median.coverage:.1f}% CI {median.low:,.0f}-{median.high:,.0f})"
     over = sum(1 for w in wrong if w > 3)
     return (
         f"| {task}, {label} | {len(rows)} of {data['summary']['trials_planned']} (seeds {seeds[0]}-{seeds[-1]}) "
@@ -148,56 +121,189 @@ def recipe_run_here(paper: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
     return [*lines, ""]
 
 
+def rung_budget(entry: dict[str, Any], runs: list[dict[str, Any]]) -> int:
+    return int(entry.get("budget") or runs[entry["run"]]["budget"])
+
+
+def rung_seeds(entry: dict[str, Any]) -> str:
+    seeds = sorted(row["seed"] for row in entry["trials"])
+    if not seeds:
+        return "—"
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
+
+
+def ladder_row(name: str, entry: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    summary = entry.get("summary")
+    source = " (trials from `paper.json`, not rerun)" if entry.get("source") else ""
+    if entry.get("not_run"):
+        return f"| `{name}` | {entry['changed']} | — | not run: {entry['not_run']} | — | — | — |"
+    if summary is None:
+        return f"| `{name}` | {entry['changed']} | — | no trial finished | — | — | — |"
+    budget = rung_budget(entry, runs)
+    planned = entry.get("planned") or runs[entry["run"]]["trials"]
+    reduced = summary["trials"] < 10 or budget < 5_000_000
+    finished = "" if summary["trials"] >= planned else f", {summary['trials']} of {planned} planned finished"
+    trials = f"{summary['trials']} (seeds {rung_seeds(entry)}){finished}, budget {budget:,}" + (
+        " — **reduced**" if reduced else ""
+    )
+    wrong = (
+        "—"
+        if summary["mean_wrong_paper"] is None
+        else f"{summary['mean_wrong_paper']:.1f} / {summary['max_wrong_paper']}"
+    )
+    return (
+        f"| `{name}` | {entry['changed']}{source} | {trials} | {summary['converged']}/{summary['trials']} "
+        f"| {_n(summary['median_sequences_to_criterion'])} | {_n(summary['mean_sequences_to_criterion'])} | {wrong} |"
+    )
+
+
 def ladder(ablation: dict[str, Any]) -> list[str]:
     runs = ablation["runs"]
-    reduced = any(run.get("reduced") for run in runs)
-    budgets = sorted({run["budget"] for run in runs})
-    trials = max(run["trials"] for run in runs)
-    lines = [
-        "### The ablation ladder on 6b (`bench/results/ablation.json`)" + (" — a **reduced** run" if reduced else ""),
-        "",
-        "Each ladder rung adds one change to the one before; the attention rows stand beside the last rung. "
-        + (
-            f"Reduced: {trials} trials a rung (seeds 0-{trials - 1}, the development seeds) and a budget of "
-            f"{' / '.join(f'{b:,}' for b in budgets)} sequences per trial instead of 10 trials and 5,000,000, so a "
-            "rung whose trials need more than the budget shows as not converged. "
-            if reduced
-            else ""
-        )
-        + "Tests on 2,560 fresh sequences per trial; sequences and wrong test sequences are over the trials that met "
-        "the criterion. Trials are deterministic given their seed on one machine, so a trial that met the criterion "
-        "below the smallest budget gives the same row under any of them.",
-        "",
-        "| rung | what changed | converged | median sequences to criterion | mean "
-        "| wrong of 2,560 (0.3 rule), mean / max |",
-        "| --- | --- | --- | --- | --- | --- |",
+    entries = [
+        (n, ablation["rungs"][n]) for n in ablation.get("rung_order", ablation["rungs"]) if n in ablation["rungs"]
     ]
-    for name in ablation.get("rung_order", list(ablation["rungs"])):
-        entry = ablation["rungs"].get(name)
-        if entry is None:
-            continue
-        summary = entry.get("summary")
-        source = " (trials from `paper.json`, not rerun)" if entry.get("source") else ""
-        if entry.get("not_run"):
-            lines.append(f"| `{name}` | {entry['changed']} | not run: {entry['not_run']} | — | — | — |")
-        elif summary is None:
-            lines.append(f"| `{name}` | {entry['changed']} | no trial finished | — | — | — |")
-        else:
-            planned = entry.get("planned") or runs[entry["run"]]["trials"]
-            finished = "" if summary["trials"] >= planned else f" ({summary['trials']} of {planned} trials finished)"
-            wrong = (
-                "—"
-                if summary["mean_wrong_paper"] is None
-                else f"{summary['mean_wrong_paper']:.1f} / {summary['max_wrong_paper']}"
-            )
-            budget = runs[entry["run"]]["budget"]
-            lines.append(
-                f"| `{name}` | {entry['changed']}{source} | {summary['converged']}/{summary['trials']}"
-                f"{finished} within {budget:,} | {_n(summary['median_sequences_to_criterion'])} "
-                f"| {_n(summary['mean_sequences_to_criterion'])} | {wrong} |"
-            )
+    reduced = any(
+        (e.get("summary") or {}).get("trials", 0) < 10 or rung_budget(e, runs) < 5_000_000 for _, e in entries
+    )
+    lines = [
+        "### The ablation ladder on 6b (`bench/results/ablation.json`)"
+        + (" — **reduced** where a row says so" if reduced else ""),
+        "",
+        "Each ladder rung adds one change to the one before; the attention rows stand beside the last rung. The issue "
+        "asks for 10 trials a rung and a budget of 5,000,000 sequences per trial; a row with fewer trials or a smaller "
+        "budget says so (**reduced**), and a rung whose trials need more than its budget shows as not converged "
+        "within it. Development seeds (0-9). Tests on 2,560 fresh sequences per trial; sequences and wrong test "
+        "sequences are over the trials that met the criterion. Trials are deterministic given their seed on one "
+        "machine, so seeds run at different times under one budget form one rung.",
+        "",
+        "| rung | what changed | trials, budget a trial | converged | median sequences to criterion | mean "
+        "| wrong of 2,560 (0.3 rule), mean / max |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [ladder_row(name, entry, runs) for name, entry in entries]
     lines += ["", "Runs behind `ablation.json`:", ""]
     for run in runs:
+        lines.append(
+            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
+            f"{machine_line(run['machine'])}"
+        )
+    return [*lines, ""]
+
+
+def interval_cells(entry: dict[str, Any]) -> tuple[str, str]:
+    """The mean and median cells of a held-out row: with sd and both 95% intervals when every trial converged."""
+    summary = entry["summary"]
+    mean, median = summary["mean_sequences_to_criterion"], summary["median_sequences_to_criterion"]
+    found = summary.get("intervals")
+    if not found or not found["mean"] or not found["median"]:
+        return _n(mean), _n(median)
+    m, d = found["mean"], found["median"]
+    return (
+        f"{m['mean']:,.0f} (sd {m['sd']:,.0f}; 95% CI {m['low']:,.0f}-{m['high']:,.0f})",
+        f"{d['median']:,.0f} ({100 * d['coverage']:.1f}% CI {d['low']:,.0f}-{d['high']:,.0f}; ranks {d['rank']} and "
+        f"{summary['trials'] - d['rank'] + 1})",
+    )
+
+
+def heldout_row(name: str, entry: dict[str, Any]) -> str:
+    summary = entry["summary"]
+    if not summary["trials"]:
+        return f"| `{name}` | 0 of {summary['planned']} (running when this was written) | — | — | — | — | — | — |"
+    mean, median = interval_cells(entry)
+    low, high = summary["seeds"]
+    finished = "" if summary["trials"] >= summary["planned"] else f" (**{summary['trials']} of {summary['planned']}**)"
+    spread = (
+        f"{_n(summary['min_sequences_to_criterion'])}-{_n(summary['max_sequences_to_criterion'])}"
+        if summary["converged"]
+        else "—"
+    )
+    budget = entry["train_config"]["max_sequences"]
+    return (
+        f"| `{name}` | {summary['trials']}{finished}, seeds {low}-{high} | {summary['converged']}/{summary['trials']} "
+        f"within {budget:,} | {mean} | {median} | {spread} | mean {summary['mean_wrong_paper']:.2f}, max "
+        f"{summary['max_wrong_paper']}; {summary['trials_over_3_wrong']} over 3 | {summary['mean_seconds']:,.0f} |"
+    )
+
+
+HELDOUT_HEADER = (
+    "| architecture | trials | converged | mean sequences to criterion | median | range "
+    "| wrong of 2,560 (0.3 rule) | seconds a trial (mean) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+)
+
+
+def heldout(figures: dict[str, Any], paper: dict[str, Any] | None) -> list[str]:
+    runs = figures["runs"]
+    lines = [
+        "### Our architectures on held-out seeds, task 6b (`bench/results/heldout.json`)",
+        "",
+        "The headline figures: each architecture with its default settings (the registry's, as `temporal-order train` "
+        "uses them; table below), on seeds from 1000 on, never used to choose any setting (seeds 0-9 are the "
+        "development seeds every setting was chosen on). Tests on 2,560 fresh sequences per trial (the paper's test "
+        "set; the registry's report above uses 3,000). Sequences to criterion over the converged trials; when every "
+        "trial converged, the sample standard deviation and 95% confidence intervals: the mean's by Student's t "
+        "(mean ± t(0.975, n−1)·sd/√n), the median's distribution-free from order statistics (the binomial interval "
+        "between the ranks shown, its exact coverage given). Wrong test sequences over every trial, by the paper's "
+        "0.3 rule (for softmax outputs exactly p(true class) > 0.7). Seconds are wall time on a shared, loaded "
+        "machine.",
+        "",
+        *HELDOUT_HEADER,
+    ]
+    for name, entry in figures["arches"].items():
+        lines.append(heldout_row(name, entry))
+    planned = [name for run in runs for name in run.get("arches", []) if name not in figures["arches"]]
+    for name in dict.fromkeys(planned):
+        lines.append(f"| `{name}` | 0 (planned, not started when this was written) | — | — | — | — | — | — |")
+    six_b = (paper or {}).get("tasks", {}).get("6b")
+    if six_b:
+        s = six_b["summary"]
+        lines.append(
+            f"| `lstm1997` (development seeds 0-9, `paper.json`) | {s['trials_run']} "
+            f"| {s['converged']}/{s['trials_run']}"
+            f" within {paper['settings']['budget']:,} | {_n(s['mean_sequences_to_criterion'])} "
+            f"| {_n(s['median_sequences_to_criterion'])} | {_n(s['min_sequences_to_criterion'])}-"
+            f"{_n(s['max_sequences_to_criterion'])} | mean {s['mean_wrong_paper']:.1f}, "
+            f"max {s['max_wrong_paper']} | — |"
+        )
+    lines += [
+        "| paper, Table 9 (LSTM, 3 blocks of 2 cells, on-line SGD) | 10 | 10/10 | 571,100 | — | — "
+        "| 2 (mean); never more than 3 | — |",
+        "",
+        "Settings (`train_config` of each row in the JSON):",
+        "",
+    ]
+    for name, entry in figures["arches"].items():
+        t = entry["train_config"]
+        clip = t["grad_clip"] if t["grad_clip"] is not None else "none"
+        lines.append(
+            f"- `{name}`: {t['optimizer']} lr {t['learning_rate']}, batch {t['batch_size']}, clipping {clip}, "
+            f"annealing {'yes' if t['anneal'] else 'no'}, gradient {t['gradient']}, budget {t['max_sequences']:,}"
+        )
+    lines += ["", "Runs behind `heldout.json`:", ""]
+    for run in runs:
+        lines.append(
+            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
+            f"{machine_line(run['machine'])}"
+        )
+    return [*lines, ""]
+
+
+def table10_reading(figures: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Diagnosis, not a default: `lstm1997` with Table 10's squashing ranges, 6b "
+        "(`bench/results/heldout_gh.json`)",
+        "",
+        "The paper contradicts itself on g and h: section 5.6 and equations 4-5 (which `lstm1997` follows) give g in "
+        "[−2, 2] and h in [−1, 1]; Table 10's legend gives g in [−1, 1] and h in [−2, 2]. The rows below run the "
+        "legend's reading (`PaperLSTMConfig(g_range=1.0, h_range=2.0)`), the paper's recipe otherwise, on held-out "
+        "seeds, beside the default reading. Nothing was changed in the defaults.",
+        "",
+        *HELDOUT_HEADER,
+    ]
+    for name, entry in figures["arches"].items():
+        lines.append(heldout_row(name, entry))
+    lines += ["", "Runs behind `heldout_gh.json`:", ""]
+    for run in figures["runs"]:
         lines.append(
             f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
             f"{machine_line(run['machine'])}"
@@ -250,7 +356,11 @@ def render(results: Path) -> str:
             extra[label] = json.loads((results / name).read_text())
     lines = [BEGIN, "", "## The paper's own network, its recipe and what each modern choice buys", ""]
     lines += paper_as_printed()
+    if (results / "heldout.json").exists():
+        lines += heldout(json.loads((results / "heldout.json").read_text()), paper)
     lines += recipe_run_here(paper, extra)
+    if (results / "heldout_gh.json").exists():
+        lines += table10_reading(json.loads((results / "heldout_gh.json").read_text()))
     if (results / "ablation.json").exists():
         lines += ladder(json.loads((results / "ablation.json").read_text()))
     lines += [*deviations(), END]
