@@ -52,6 +52,8 @@ RUN python3 -m training.warm_kernels
 
 VOLUME ["/data"]
 EXPOSE 8000
+# The API's readiness. A worker container (`temporal-order worker`) serves no HTTP: start it with `docker run
+# --no-healthcheck` (docker-compose.yml's workers disable it), or it shows as unhealthy.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD python3 -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2).status != 200)"
 CMD ["temporal-order", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -190,13 +190,15 @@ def docker_time(value: str) -> float:
     return datetime.fromisoformat(f"{head}.{(fraction or '0')[:6]:0<6}+00:00").timestamp()
 
 
-def wait_ready(project: ComposeProject, urls: dict[str, str], up: subprocess.Popen[bytes], limit_s: float) -> float:
-    """Poll every API's /readyz until all answer 200; the seconds since `up` started."""
+def wait_ready(urls: dict[str, str], up: subprocess.Popen[bytes], limit_s: float, ready_at: dict[str, float]) -> float:
+    """Poll every API's /readyz until all answer 200, noting when each first did (Unix time) in `ready_at`; the
+    seconds since `up` started."""
     started = time.monotonic()
     pending = dict(urls)
     while pending:
         for service, url in list(pending.items()):
             if is_ready(url):
+                ready_at[service] = time.time()
                 log(f"{service} ready after {time.monotonic() - started:.1f} s")
                 del pending[service]
         if up.poll() not in (None, 0):
@@ -298,15 +300,21 @@ def worker_ids(project: ComposeProject, services: list[str], limit_s: float) -> 
     return ids
 
 
-def check_running(project: ComposeProject, services: list[str]) -> None:
-    """Every service's container still up, none restarted (a crashing worker would be restarted by compose)."""
+def check_running(project: ComposeProject, services: list[str]) -> dict[str, str]:
+    """Every service's container still up, none restarted (a crashing worker would be restarted by compose), and
+    healthy where it has a health check; each one's health ('none' without a check)."""
+    health: dict[str, str] = {}
     for service in services:
         state = project.state(service)
+        health[service] = state.get("Health", {}).get("Status", "none")
+        if health[service] not in ("healthy", "none"):
+            raise CheckFailed(f"{service} is {health[service]}: {state.get('Health')}")
         restarts = int(
             json.loads(run(["docker", "inspect", "--format", "{{json .RestartCount}}", project.container(service)]))
         )
         if not state["Running"] or restarts:
             raise CheckFailed(f"{service}: running={state['Running']}, restarted {restarts} times: {state}")
+    return health
 
 
 def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key: str) -> dict[str, Any]:
@@ -331,11 +339,11 @@ def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key
     project.down()  # leftovers of an interrupted earlier check
     try:
         up = project.up(services)
-        result["up_to_all_ready_s"] = wait_ready(project, urls, up, args.ready_limit_s)
-        ready_at = time.time()
+        ready_at: dict[str, float] = {}
+        result["up_to_all_ready_s"] = wait_ready(urls, up, args.ready_limit_s, ready_at)
         if up.wait(timeout=120) != 0:
             raise CheckFailed(f"compose up exited {up.returncode}")
-        result["api_start_to_ready_s"] = {s: start_to_ready_s(project, s, ready_at) for s in ports}
+        result["api_start_to_ready_s"] = {s: start_to_ready_s(project, s, ready_at[s]) for s in ports}
         trainer = "bootstrap-pg" if scale else "trainer"
         trainer_state = project.state(trainer)
         result["bootstrap_s"] = round(
@@ -348,7 +356,7 @@ def check_setup(name: str, compose: list[str], args: argparse.Namespace, api_key
         replicas = list(urls.values())
         containers = {service: project.container(service) for service in runners}
         result["job"] = job_smoke(replicas[0], replicas[-1], api_key, containers, args.job_limit_s)
-        check_running(project, services)
+        result["health_at_end"] = check_running(project, services)
         result["ok"] = True
     except (CheckFailed, subprocess.TimeoutExpired) as error:
         log(f"{name}: FAILED: {error}")

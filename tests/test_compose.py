@@ -54,8 +54,10 @@ def test_the_scale_profile_has_two_api_only_replicas_and_two_workers() -> None:
     assert sorted(apis) == ["api-1", "api-2"] and sorted(workers) == ["worker-1", "worker-2"]
     for name in apis:
         assert RUNS_THE_CLI[name][0] == "serve" and "--no-worker" in RUNS_THE_CLI[name], f"{name} would train jobs"
-    for name in workers:
+    for name, worker in workers.items():
         assert RUNS_THE_CLI[name] == ["worker"], name
+        # The image's health check asks /readyz, which a worker does not serve.
+        assert worker.get("healthcheck") == {"disable": True}, f"{name} would be reported unhealthy"
     urls = {name: s["environment"]["TEMPORAL_ORDER_DATABASE_URL"] for name, s in {**apis, **workers}.items()}
     assert len(set(urls.values())) == 1 and next(iter(urls.values())).startswith("postgresql://"), urls
 
