@@ -38,13 +38,18 @@ def serve(
     # process: the collector stays off until the app has started and frozen what it built (service/app.py).
     gc.disable()
     try:
-        import uvicorn
-
-        from service.app import create_server_app
-        from training.cli.common import opened_registry
+        from training.cli.common import opened_registry, ray_extra_or_fail
 
         given = (("host", host), ("port", port), ("embedded_worker", worker))
         settings = service_settings({key: value for key, value in given if value is not None})
+        if settings.embedded_worker:
+            # Its jobs would each fail on the missing extra: refuse to start instead, before the heavy imports.
+            ray_extra_or_fail(settings.ray_address)
+
+        import uvicorn
+
+        from service.app import create_server_app
+
         # Migrates the embedded default (or, with --migrate, the configured database) before the app starts; a
         # registry that refuses is one line here rather than a failed start inside uvicorn.
         with opened_registry(settings, migrate=migrate) as registry:

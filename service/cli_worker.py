@@ -29,10 +29,11 @@ def worker(
     """Claim training jobs from the registry's queue and run them until stopped (SIGTERM or Ctrl-C)."""
     from service.cli_serve import service_settings
     from service.logging_setup import configure_logging
-    from training.cli.common import opened_registry
+    from training.cli.common import opened_registry, ray_extra_or_fail
 
     overrides: dict[str, Any] = {"job_concurrency": concurrency} if concurrency is not None else {}
     settings = service_settings(overrides)
+    ray_extra_or_fail(settings.ray_address)  # every job would fail on the missing extra: refuse to start instead
     configure_logging(settings.log_level, settings.log_format)
     with opened_registry(settings, migrate=migrate) as registry:
         asyncio.run(_run_until_stopped(registry, settings))

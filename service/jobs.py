@@ -38,7 +38,7 @@ REGISTRY_GONE_EXIT_CODE = 3
 
 def public_failure(error: BaseException) -> str:
     """What a caller reads about a failed job: a stable phrase per kind of fault; the details go to the log."""
-    from training.distributed import RayUnavailable  # here, in the job's process, torch is loaded already
+    from training.ray_extra import RayUnavailable
 
     if isinstance(error, RegistryError | RayUnavailable):
         return str(error)  # written for users (e.g. "the registry file ... does not exist", "install ...[ray]")

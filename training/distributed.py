@@ -12,32 +12,19 @@ records what comes back, once. Callers reach this module through `training.exper
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import ModuleType
 
 from training.protocol import TrialProgress, TrialRecord
+from training.ray_extra import import_ray
 from training.train import TrainingCancelled
 from training.trial import OnTrial, TrialPayload, TrialSpec, execute_trial
 
-RAY_EXTRA = "temporal-order[ray]"
 # A trial is retried this often when its worker dies; an exception raised by the trial itself is not retried.
 TRIAL_RETRIES = 3
 # How often the driver looks at `should_stop` while it waits for trials.
 STOP_POLL_S = 0.25
-
-
-class RayUnavailable(RuntimeError):
-    """Ray was asked for but is not installed."""
-
-
-def import_ray() -> ModuleType:
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailable(
-            f"a Ray address was given but Ray is not installed: install the extra with pip install '{RAY_EXTRA}' "
-            "(or run without --ray-address / TEMPORAL_ORDER_RAY_ADDRESS to use the local process pool)"
-        ) from None
-    return ray
+# One thread per trial, set before the worker imports anything: Ray gives each trial one CPU, and a worker whose
+# libraries start a thread per core would take the cores its neighbours' trials were given.
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
 WorkerProgress = Callable[[TrialProgress], None]
@@ -47,7 +34,7 @@ def run_trial(spec: TrialSpec, on_progress: WorkerProgress | None = None) -> Tri
     """One trial inside a Ray worker; `on_progress` runs there too (to log, or to inject a fault in a test)."""
     import torch
 
-    # Ray gives each trial one CPU; more threads would only fight the other trials on the node.
+    # Ray gives each trial one CPU (ONE_THREAD_ENV covers the libraries torch's setting does not).
     torch.set_num_threads(1)
     return TrialPayload.of(spec, execute_trial(spec, on_progress))
 
@@ -84,7 +71,7 @@ def run_on_ray(
     connected_here = not ray.is_initialized()
     if connected_here:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
-    remote = ray.remote(num_cpus=1, max_retries=TRIAL_RETRIES)(run_trial)
+    remote = ray.remote(num_cpus=1, max_retries=TRIAL_RETRIES, runtime_env={"env_vars": ONE_THREAD_ENV})(run_trial)
     references = {remote.remote(spec, on_worker_progress): index for index, spec in enumerate(specs)}
     pending = list(references)
     results: dict[int, TrialRecord] = {}

@@ -114,7 +114,7 @@ def run_trials(
     on_trial: OnTrial | None = None,
 ) -> list[TrialRecord]:
     """Run `specs` on the local pool of `workers` processes, or on the Ray cluster at `ray_address` when given
-    (`training.distributed.RayUnavailable` without the ray extra); results keep the order of `specs`."""
+    (`training.ray_extra.RayUnavailable` without the ray extra); results keep the order of `specs`."""
     if ray_address is None:
         return run_specs(specs, workers=workers, on_progress=on_progress, should_stop=should_stop, on_trial=on_trial)
     from training.distributed import run_on_ray

@@ -40,15 +40,20 @@ def ray_address_or_fail(given: str | None) -> str | None:
         address = given or get_settings().ray_address
     except ValueError as error:
         raise fail(f"cannot read the settings: {error}") from None
+    ray_extra_or_fail(address)
+    return address
+
+
+def ray_extra_or_fail(address: str | None) -> None:
+    """With a Ray `address` but without the ray extra, end the command with the one line naming the extra."""
     if address is None:
-        return None
-    from training.distributed import RayUnavailable, import_ray
+        return
+    from training.ray_extra import RayUnavailable, require_ray
 
     try:
-        import_ray()
+        require_ray()
     except RayUnavailable as error:
         raise fail(str(error)) from None
-    return address
 
 
 def _reason(error: SQLAlchemyError) -> str:
