@@ -67,7 +67,7 @@ base-image:
 	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || deploy/base_image.sh $(BASE_IMAGE)
 
 image: wheelhouse
-	nice -n 10 docker build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t temporal-order .
+	docker build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t temporal-order .
 
 # Builds both images, starts the default compose setup and the `scale` profile, uses them, removes every
 # container and volume; writes bench/results/image.json (see deploy/image_check.py).
