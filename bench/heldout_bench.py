@@ -7,6 +7,7 @@ the criterion within its budget stays in the table. A benchmark, never a test.
     .venv/bin/python bench/heldout_bench.py                                   # lstm gru attn_rnn rnn, 30 trials each
     .venv/bin/python bench/heldout_bench.py --arches rnn --trials 12 --merge  # add an architecture to the JSON
     .venv/bin/python bench/heldout_bench.py --arches lstm1997_table10 --out bench/results/heldout_gh.json
+    .venv/bin/python bench/heldout_bench.py --combine /tmp/rnn.json --merge   # another run's architectures into --out
 
 `lstm1997_table10` is a diagnosis, not an architecture: `lstm1997` with the squashing ranges as Table 10's legend
 reads them (g in [-1, 1], h in [-2, 2]; `PaperLSTMConfig(g_range=1.0, h_range=2.0)`), the paper's recipe otherwise.
@@ -110,6 +111,19 @@ def summarize(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
     }
 
 
+def combine(figures: dict[str, Any], others: list[Path]) -> None:
+    """Add the architectures of other runs' JSONs (runs at the same time into separate files) to `figures`, with
+    their runs, so each row still names the command and machine it came from; an architecture in both is replaced."""
+    for path in others:
+        other = json.loads(path.read_text())
+        if other["task"] != figures["task"]:
+            raise SystemExit(f"--combine: {path} is for task {other['task']}, {figures['task']} expected")
+        offset = len(figures.setdefault("runs", []))
+        figures["runs"] += other["runs"]
+        for name, entry in other["arches"].items():
+            figures["arches"][name] = {**entry, "run": entry["run"] + offset}
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -125,7 +139,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--merge", action="store_true", help="keep the other architectures' rows in --out")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--combine", type=Path, nargs="+", help="only merge these JSONs' architectures into --out")
     args = parser.parse_args()
+    if args.combine:
+        merged = (
+            json.loads(args.out.read_text()) if args.merge and args.out.exists() else {"task": args.task, "arches": {}}
+        )
+        combine(merged, args.combine)
+        args.out.write_text(json.dumps(merged, indent=2))
+        print(f"wrote {args.out}: {', '.join(merged['arches'])}")
+        return
     if args.seed < 10:
         parser.error("--seed: seeds 0-9 are the development seeds; held-out figures start at 10 or later")
 

@@ -129,6 +129,8 @@ def rung_seeds(entry: dict[str, Any]) -> str:
     seeds = sorted(row["seed"] for row in entry["trials"])
     if not seeds:
         return "—"
+    if len(seeds) == 1:
+        return str(seeds[0])
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
 
 
@@ -210,8 +212,7 @@ def heldout_row(name: str, entry: dict[str, Any]) -> str:
     if not summary["trials"]:
         return f"| `{name}` | 0 of {summary['planned']} (running when this was written) | — | — | — | — | — | — |"
     mean, median = interval_cells(entry)
-    low, high = summary["seeds"]
-    finished = "" if summary["trials"] >= summary["planned"] else f" (**{summary['trials']} of {summary['planned']}**)"
+    finished = "" if summary["trials"] >= summary["planned"] else f" (**of {summary['planned']} planned**)"
     spread = (
         f"{_n(summary['min_sequences_to_criterion'])}-{_n(summary['max_sequences_to_criterion'])}"
         if summary["converged"]
@@ -219,8 +220,9 @@ def heldout_row(name: str, entry: dict[str, Any]) -> str:
     )
     budget = entry["train_config"]["max_sequences"]
     return (
-        f"| `{name}` | {summary['trials']}{finished}, seeds {low}-{high} | {summary['converged']}/{summary['trials']} "
-        f"within {budget:,} | {mean} | {median} | {spread} | mean {summary['mean_wrong_paper']:.2f}, max "
+        f"| `{name}` | {summary['trials']}{finished}, seeds {rung_seeds(entry)} "
+        f"| {summary['converged']}/{summary['trials']} within {budget:,} | {mean} | {median} | {spread} "
+        f"| mean {summary['mean_wrong_paper']:.2f}, max "
         f"{summary['max_wrong_paper']}; {summary['trials_over_3_wrong']} over 3 | {summary['mean_seconds']:,.0f} |"
     )
 
