@@ -74,7 +74,12 @@ def test_a_study_shows_the_figures_the_report_prints(server: LiveServer, tmp_pat
     finally:
         registry.close()
     assert report is not None
-    assert study_table([_summary(p) for p in study.points]) in report.read_text()
+    text = report.read_text()
+    assert study_table([_summary(p) for p in study.points]) in text
+    # Each section says how much of its grid is recorded; the interrupted study says it is unfinished.
+    tiny_section, partial_section = text.split("## Lag study `partial`")
+    assert "Recorded: 4 of 4 planned trials." in tiny_section and "Unfinished" not in tiny_section
+    assert "Recorded: 1 of 2 planned trials. Unfinished: points not in the table were not run" in partial_section
 
 
 @pytest.mark.anyio

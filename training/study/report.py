@@ -11,8 +11,8 @@ from pathlib import Path
 
 from training.architectures import REGISTRY
 from training.registry import Registry
-from training.registry.studies import Studies, StudyInfo
-from training.study.overview import study_points
+from training.registry.studies import StudyInfo
+from training.study.overview import StudyOverview, overviews, study_points
 from training.study.stats import PointSummary
 
 
@@ -39,7 +39,15 @@ def study_table(points: Sequence[PointSummary]) -> str:
     return "\n".join(rows)
 
 
-def study_markdown(study: StudyInfo, points: Sequence[PointSummary], plot_name: str | None) -> str:
+def progress_line(planned: int, recorded: int) -> str:
+    """How much of its grid a study has recorded; an unfinished one says that its missing points were not run."""
+    line = f"Recorded: {recorded} of {planned} planned trials."
+    if recorded < planned:
+        line += " Unfinished: points not in the table were not run; rerunning the study's command resumes it."
+    return line
+
+
+def study_markdown(study: StudyInfo, points: Sequence[PointSummary], plot_name: str | None, progress: str) -> str:
     grid = study.grid
     budget = grid.get("budget")
     lines = [
@@ -51,6 +59,8 @@ def study_markdown(study: StudyInfo, points: Sequence[PointSummary], plot_name: 
         f"{grid.get('seed')}), budget {'per architecture' if budget is None else f'{budget:,} sequences'} per "
         f"trial, {grid.get('n_test')} test sequences. Sequence figures are over the trials that met the "
         "criterion; a trial that spent its budget counts only in the success fraction.",
+        "",
+        progress,
         "",
         study_table(points),
         "",
@@ -108,19 +118,23 @@ def plot_study(points: Sequence[PointSummary], path: Path, *, title: str) -> Pat
     return path
 
 
-def write_study_report(study: StudyInfo, points: Sequence[PointSummary], out_dir: Path) -> tuple[str, Path | None]:
+def write_study_report(
+    overview: StudyOverview, points: Sequence[PointSummary], out_dir: Path
+) -> tuple[str, Path | None]:
     """The study's markdown section and its plot (lag_study_NAME.png in `out_dir`)."""
+    study = overview.study
     plot = None
     if points:
         plot = plot_study(points, out_dir / f"lag_study_{study.name}.png", title=f"Lag study {study.name!r}")
-    return study_markdown(study, points, plot.name if plot else None), plot
+    progress = progress_line(overview.planned, overview.recorded)
+    return study_markdown(study, points, plot.name if plot else None, progress), plot
 
 
 def write_studies_report(registry: Registry, out_dir: Path) -> Path | None:
     """lag_study.md (every study's table) and one plot per study in `out_dir`; None when no study is recorded."""
     sections = []
-    for study in Studies(registry).all():
-        markdown, _ = write_study_report(study, study_points(registry, study), out_dir)
+    for overview in overviews(registry):
+        markdown, _ = write_study_report(overview, study_points(registry, overview.study), out_dir)
         sections.append(markdown)
     if not sections:
         return None
