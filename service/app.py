@@ -106,7 +106,7 @@ async def _startup(state: ServiceState, executor: ThreadPoolExecutor) -> None:
 def create_app(settings: ServiceSettings | None = None, *, registry: Registry | None = None) -> FastAPI:
     """Build the app; heavy objects (models, job workers, the registry unless given open) are made in the lifespan."""
     settings = settings or ServiceSettings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, access_flush_s=settings.access_log_flush_s)
     api_key, generated = settings.resolved_api_key()
     if generated:
         print(

@@ -3,6 +3,7 @@ SQLAlchemy's) writes the same lines.
 
 TEMPORAL_ORDER_LOG_FORMAT=auto|json|console  (auto: JSON lines when stderr is not a terminal, readable on one)
 TEMPORAL_ORDER_LOG_LEVEL=INFO                 TEMPORAL_ORDER_ACCESS_LOG=true
+TEMPORAL_ORDER_ACCESS_LOG_FLUSH_S=0.1         (JSON access lines are written in batches: service/access_lines.py)
 
 `RequestLog` is the outermost ASGI layer (in front of the fast lane too): it takes the client's X-Request-ID or
 makes one, echoes it on the response, binds it to every log line written while the request runs, and writes one
@@ -11,18 +12,18 @@ access line per request: method, path, route, status, latency, request id and th
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
 import time
 import uuid
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import IO, Any, cast
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.access_lines import DEFAULT_FLUSH_INTERVAL_S, Access, access_lines
 
 REQUEST_ID_HEADER = b"x-request-id"
 # What a client may send as its request id: anything else is replaced, so a header can't forge log lines.
@@ -37,26 +38,22 @@ access_log = structlog.get_logger("service.access")
 events = structlog.get_logger("service.events")
 
 
-class _AccessWriter:
-    """JSON access lines written straight to the stream: the same fields as every other JSON line, without the
-    structlog → logging → formatter path, whose per-line cost (bench/serve_bench.py --logging) was a large share
-    of a fast-lane request. On a terminal the lines go through structlog's readable renderer instead."""
-
-    stream: IO[str] | None = None  # None: not JSON, or access lines below the configured level
-
-    def write(self, fields: dict[str, Any]) -> None:
-        stream = self.stream
-        if stream is None:
-            access_log.info("request", **fields)
-            return
-        fields["event"] = "request"
-        fields["level"] = "info"
-        fields["logger"] = "service.access"
-        fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        stream.write(json.dumps(fields) + "\n")  # one write: lines from several threads never interleave
+def write_access(access: Access) -> None:
+    """One request's access line: JSON lines go to the buffered writer (service/access_lines.py); on a terminal
+    the line goes through structlog's readable renderer."""
+    if access_lines.stream is not None:
+        access_lines.add(access)
+    else:
+        access_log.info("request", **access._asdict())
 
 
-access_writer = _AccessWriter()
+class _OrderedHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes the waiting access lines before each other line, so the log reads in the order things happened."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with access_lines.lock:
+            access_lines.flush()
+            super().emit(record)
 
 
 class _CurrentStandardError:
@@ -73,8 +70,15 @@ class _CurrentStandardError:
         return sys.stderr.isatty()
 
 
-def configure_logging(level: str = "INFO", log_format: str = "auto", stream: IO[str] | None = None) -> None:
-    """Route every logger through one handler on `stream` (stderr), as JSON lines or readable ones."""
+def configure_logging(
+    level: str = "INFO",
+    log_format: str = "auto",
+    stream: IO[str] | None = None,
+    *,
+    access_flush_s: float = DEFAULT_FLUSH_INTERVAL_S,
+) -> None:
+    """Route every logger through one handler on `stream` (stderr), as JSON lines or readable ones; JSON access
+    lines wait at most `access_flush_s` before they are written."""
     stream = stream or cast(IO[str], _CurrentStandardError())
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     shared: list[Any] = [
@@ -90,7 +94,7 @@ def configure_logging(level: str = "INFO", log_format: str = "auto", stream: IO[
     if as_json:
         final.append(structlog.processors.format_exc_info)  # the traceback as one string field
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[*final, renderer])
-    handler = logging.StreamHandler(stream)
+    handler = _OrderedHandler(stream)
     handler.setFormatter(formatter)
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
@@ -105,7 +109,9 @@ def configure_logging(level: str = "INFO", log_format: str = "auto", stream: IO[
     logging.getLogger("uvicorn.access").disabled = True  # RequestLog writes the access lines
     logging.getLogger("service.access").setLevel(logging.NOTSET)
     info_enabled = logging.getLogger("service.access").isEnabledFor(logging.INFO)
-    access_writer.stream = stream if as_json and info_enabled else None
+    access_lines.flush()  # to the stream they were meant for
+    access_lines.stream = stream if as_json and info_enabled else None
+    access_lines.flush_interval_s = access_flush_s
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -134,6 +140,12 @@ class RequestLog:
         self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                access_lines.flush()  # the app has shut down (or failed to start): no line waits for a timer
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -154,17 +166,16 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.access:
-                route = getattr(scope.get("route"), "path", None)
-                access_writer.write(
-                    {
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "route": route,
-                        "status": status,
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "arch": served_arch.get(),
-                        "request_id": request_id.decode("ascii"),
-                    }
+                write_access(
+                    Access(
+                        scope.get("method"),
+                        scope.get("path"),
+                        getattr(scope.get("route"), "path", None),
+                        status,
+                        round((time.perf_counter() - started) * 1000, 3),
+                        served_arch.get(),
+                        request_id.decode("ascii"),
+                    )
                 )
             served_arch.reset(arch_token)
             structlog.contextvars.reset_contextvars(**tokens)

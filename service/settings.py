@@ -85,6 +85,12 @@ class ServiceSettings(Settings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     access_log: bool = Field(default=True, description="One line per request (service/logging_setup.py).")
+    access_log_flush_s: float = Field(
+        default=0.1,
+        gt=0,
+        description="JSON access lines are written in batches: at most this long after their request ended "
+        "(service/access_lines.py).",
+    )
     job_progress_log_s: float = Field(
         default=10.0,
         gt=0,

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,9 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
         with httpx.Client(base_url=server.url, timeout=60) as http:
             sequence = http.post("/generate", json={"n": 1, "seed": 2}).json()["sequences"][0]["sequence"]
             answers["lane"] = http.post("/classify", json={"sequence": sequence}, headers={"X-Request-ID": "lane-1"})
+            # Access lines are written in batches (service/access_lines.py): this one once its flush interval has
+            # passed, with no other request or log line to push it out.
+            wait_for_line(server, lambda line: line.get("request_id") == "lane-1", "the access line of lane-1")
             answers["batch"] = http.post("/classify/batch", json={"sequences": [sequence], "arch": "rnn"})
             answers["forged"] = http.get("/models", headers={"X-Request-ID": "x" * 200})
             answers["bad"] = http.post("/classify", json={"sequence": "EabZ"}, headers={"X-Request-ID": "bad-1"})
@@ -54,10 +57,16 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 
 
 def wait_for_event(server: LiveServer, job_id: str, event: str) -> None:
+    wait_for_line(
+        server, lambda line: line["event"] == event and line.get("job_id") == job_id, f"{event!r} of {job_id}"
+    )
+
+
+def wait_for_line(server: LiveServer, wanted: Callable[[dict[str, Any]], bool], what: str) -> None:
     deadline = time.monotonic() + 300  # a guard against a hang only: a cold numba cache compiles for minutes here
-    while not any(line["event"] == event and line.get("job_id") == job_id for line in lines(server)):
-        assert time.monotonic() < deadline, f"{event!r} of job {job_id} was not logged"
-        time.sleep(0.2)
+    while not any(wanted(line) for line in lines(server)):
+        assert time.monotonic() < deadline, f"{what} was not logged"
+        time.sleep(0.05)
 
 
 def lines(server: LiveServer) -> list[dict[str, Any]]:
