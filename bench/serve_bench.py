@@ -342,12 +342,31 @@ LOGGING_ROUNDS = 3
 LOGGING_TARGET_COST = 0.10  # the access log may cost at most 10% of /classify's requests/s
 
 
+def load_with_server_cpu(load: Load, server: LiveServer, body: bytes) -> dict[str, float]:
+    """One /classify run at 64 connections, with the server process's CPU time per request (user + system, from
+    the kernel's accounting): less exposed than requests/s to what else runs on the machine."""
+    process = psutil.Process(server.process.pid)
+    before = process.cpu_times()
+    run = load(f"{server.url}/classify", body, 64)
+    after = process.cpu_times()
+    cpu_s = (after.user - before.user) + (after.system - before.system)
+    return run | {"server_cpu_us_per_request": cpu_s / max(run["requests"], 1) * 1e6}
+
+
 def logging_cost_main(args: argparse.Namespace) -> None:
     """/classify at 64 connections with the access log on (one JSON line per request to the log file) and off,
-    the two servers taking turns for a few rounds (this machine drifts); each side reports its median."""
+    the two servers taking turns for a few rounds (this machine drifts); each side reports its median, and the
+    server's CPU time per request."""
     workdir = Path(tempfile.mkdtemp(prefix="serve-logging-"))
     load = Load(workdir, args.duration)
-    results: dict[str, Any] = {"machine": describe_machine() | {"load_average_at_start": os.getloadavg()}}
+    rounds = args.logging_rounds
+    print(f"load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    results: dict[str, Any] = {
+        "machine": describe_machine() | {"load_average_at_start": os.getloadavg()},
+        "load_generator": load.tool,
+        "duration_s": args.duration,
+        "rounds": rounds,
+    }
     url = make_registry(workdir / "registry.db")
     servers = {
         "on": start_server(url, workdir, device=args.device, reload_interval_s=0, log_format="json"),
@@ -358,30 +377,42 @@ def logging_cost_main(args: argparse.Namespace) -> None:
         single = json.dumps({"sequence": sequences(servers["on"], 1, seed=1)[0], "arch": "lstm"}).encode()
         for server in servers.values():
             load(f"{server.url}/classify", single, 64, 2)  # warm-up
-        for _ in range(LOGGING_ROUNDS):
+        for _ in range(rounds):
             for name, server in servers.items():
-                runs[name].append(load(f"{server.url}/classify", single, 64))
-        logged_lines = servers["on"].log().count('"logger": "service.access"')
+                runs[name].append(load_with_server_cpu(load, server, single))
     finally:
         for server in servers.values():
-            server.stop()
+            server.stop()  # the access lines still waiting are written at shutdown
+    logged_lines = servers["on"].log().count('"logger": "service.access"')
     on = statistics.median(run["rps"] for run in runs["on"])
     off = statistics.median(run["rps"] for run in runs["off"])
+    cpu_on = statistics.median(run["server_cpu_us_per_request"] for run in runs["on"])
+    cpu_off = statistics.median(run["server_cpu_us_per_request"] for run in runs["off"])
+    # Each round's two runs are seconds apart: their ratio is less exposed to the machine's drift than the medians.
+    paired = [1 - a["rps"] / b["rps"] for a, b in zip(runs["on"], runs["off"], strict=True)]
     results |= {
         "classify_64_access_log_on": runs["on"],
         "classify_64_access_log_off": runs["off"],
         "median_rps_on": on,
         "median_rps_off": off,
         "cost": 1 - on / off,
+        "cost_of_each_round": paired,
+        "median_server_cpu_us_per_request_on": cpu_on,
+        "median_server_cpu_us_per_request_off": cpu_off,
+        "server_cpu_cost": cpu_on / cpu_off - 1,
         "access_lines_written": logged_lines,
+        "requests_logged": sum(run["requests"] for run in runs["on"]),
         "target_cost": LOGGING_TARGET_COST,
     }
     write_results(LOGGING_RESULTS, results)
     met = "yes" if results["cost"] <= LOGGING_TARGET_COST else "NO"
     print(
-        f"/classify at 64 connections, median of {LOGGING_ROUNDS} rounds: access log on {on:,.0f} req/s, off "
+        f"/classify at 64 connections, median of {rounds} rounds: access log on {on:,.0f} req/s, off "
         f"{off:,.0f} req/s: logging costs {100 * results['cost']:.1f}% (target <= {100 * LOGGING_TARGET_COST:g}%: "
-        f"{met}); {logged_lines:,} access lines written; wrote {LOGGING_RESULTS.relative_to(ROOT)}"
+        f"{met}; each round: {', '.join(f'{100 * x:.1f}%' for x in paired)}); server CPU per request on "
+        f"{cpu_on:.0f} us, off {cpu_off:.0f} us ({100 * results['server_cpu_cost']:+.1f}%); {logged_lines:,} access "
+        f"lines written; load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"wrote {LOGGING_RESULTS.relative_to(ROOT)}"
     )
 
 
@@ -517,6 +548,7 @@ def main() -> None:
         help="only /classify at 64 connections, this tree beside the git REF's code (serve_baseline.json)",
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of --baseline-ref's turns")
+    parser.add_argument("--logging-rounds", type=int, default=LOGGING_ROUNDS, help="rounds of --logging's turns")
     args = parser.parse_args()
     if args.baseline_ref:
         baseline_main(args)

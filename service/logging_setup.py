@@ -38,13 +38,19 @@ access_log = structlog.get_logger("service.access")
 events = structlog.get_logger("service.events")
 
 
-def write_access(access: Access) -> None:
-    """One request's access line: JSON lines go to the buffered writer (service/access_lines.py); on a terminal
-    the line goes through structlog's readable renderer."""
-    if access_lines.stream is not None:
-        access_lines.add(access)
-    else:
-        access_log.info("request", **access._asdict())
+def log_access_readably(access: Access) -> None:
+    """An access line through structlog (its readable renderer on a terminal), with the JSON line's fields."""
+    method, path, route, status, latency_s, arch, request_id = access
+    access_log.info(
+        "request",
+        method=method,
+        path=path,
+        route=route,
+        status=status,
+        latency_ms=round(latency_s * 1000, 3),
+        arch=arch,
+        request_id=request_id.decode("ascii"),
+    )
 
 
 class _OrderedHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -166,16 +172,18 @@ class RequestLog:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.access:
-                write_access(
-                    Access(
-                        scope.get("method"),
-                        scope.get("path"),
-                        getattr(scope.get("route"), "path", None),
-                        status,
-                        round((time.perf_counter() - started) * 1000, 3),
-                        served_arch.get(),
-                        request_id.decode("ascii"),
-                    )
+                access: Access = (
+                    scope.get("method"),
+                    scope.get("path"),
+                    getattr(scope.get("route"), "path", None),
+                    status,
+                    time.perf_counter() - started,
+                    served_arch.get(),
+                    request_id,
                 )
+                if access_lines.stream is not None:  # JSON lines, written in batches
+                    access_lines.add(access)
+                else:
+                    log_access_readably(access)
             served_arch.reset(arch_token)
             structlog.contextvars.reset_contextvars(**tokens)

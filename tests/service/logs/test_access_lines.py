@@ -21,8 +21,8 @@ from tests.support.registry import make_registry
 from tests.support.server import start_server
 
 
-def access(request_id: str = "r-1", path: str | None = "/classify") -> Access:
-    return Access("POST", path, "/classify", 200, 0.413, "lstm", request_id)
+def access(request_id: str = "r-1") -> Access:
+    return ("POST", "/classify", "/classify", 200, 0.000413, "lstm", request_id.encode())
 
 
 @pytest.mark.parametrize(
@@ -34,9 +34,10 @@ def access(request_id: str = "r-1", path: str | None = "/classify") -> Access:
     ],
 )
 def test_a_line_is_what_json_dumps_writes(path: str | None, route: str | None, arch: str | None) -> None:
-    when = 1_796_000_000.123456
-    line = render(Access("GET", path, route, 404, 12.5, arch, "abc-1"), when)
-    timestamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    when = 1_796_000_000_123_456_789  # ns
+    line = render([(when, ("GET", path, route, 404, 0.0125004, arch, b"abc-1"))])
+    moment = datetime.fromtimestamp(when // 10**9, UTC).replace(microsecond=when // 1000 % 10**6)
+    timestamp = moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
     fields = {
         "method": "GET",
         "path": path,
@@ -51,6 +52,9 @@ def test_a_line_is_what_json_dumps_writes(path: str | None, route: str | None, a
         "timestamp": timestamp,
     }
     assert line == json.dumps(fields) + "\n"
+    # Twice: the second time from what the renderer kept (the line's start, the second's date and time).
+    again = render([(when, ("GET", path, route, 404, 0.0125004, arch, b"abc-1"))] * 2)
+    assert again == 2 * line
 
 
 def test_off_an_event_loop_a_line_is_written_at_once() -> None:
