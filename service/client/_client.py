@@ -168,17 +168,23 @@ class Client(BaseClient):
         batch_size: int | None = None,
         grad_clip: float | None = None,
         activate: bool = True,
+        force: bool = False,
+        retries: int = 0,
         timeout: TimeoutTypes | NotGiven = NOT_GIVEN,
     ) -> TrainJob:
         """Start a training job (needs the API key) and return its handle; `.wait()` blocks until it ends.
 
         Never retried: if the answer is lost, look for the job in `jobs()` before starting another.
         `arch="all"` trains every architecture in one job. Unset optimiser settings take the server's
-        per-architecture defaults.
+        per-architecture defaults. With `activate`, the best trial is served only if the promotion gate finds it
+        at least as good as the served version; `force=True` serves it without that comparison. `retries` (0-5)
+        is how many times the server queues the job again when the worker running it dies: not HTTP retries
+        (this call is never retried).
         """
         params: dict[str, Any] = dict(
             arch=arch, trials=trials, max_sequences=max_sequences, task=task, seed=seed, optimizer=optimizer,
             learning_rate=learning_rate, batch_size=batch_size, grad_clip=grad_clip, activate=activate,
+            force=force, retries=retries,
         )  # fmt: skip
         job = self._send(self._train(params), timeout=timeout, max_retries=0)
         return TrainJob(self, job)

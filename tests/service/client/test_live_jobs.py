@@ -92,11 +92,26 @@ def real_job_from_an_empty_registry_to_serving(empty_server: Any) -> None:
         assert client.classify("EabXcdB", arch="rnn").model_version == trial.model_version
         assert client.ready().ready
 
+        # force: the next job's trial replaces the served one without the gate's comparison; retries reaches the
+        # server's queue as the job's own setting.
+        forced = client.train(arch="rnn", max_sequences=100, seed=4, force=True, retries=2)
+        assert (forced.job.params.force, forced.job.params.retries) == (True, 2)
+        done = forced.wait(timeout=JOB_TIMEOUT_S, poll_interval=0.2)
+        assert done.status == "succeeded", done.error
+        decision = done.promotion["rnn"]
+        assert decision.promoted and decision.forced and decision.served == trial.model_version
+        assert decision.candidate_wrong is None and "forced" in decision.reason
+        # The registry's history has it at once (each replica serves it within its reload interval).
+        latest = client.model("rnn").history[0]
+        assert (latest.from_version, latest.to_version) == (trial.model_version, done.results[0].model_version)
+        assert latest.by == f"job {done.id}"
+
 
 async def async_job_cancel_and_wait(empty_server: Any) -> None:
     async with sdk.AsyncClient(empty_server.url, api_key=empty_server.api_key) as client:
-        job = await client.train(arch="lstm", max_sequences=5_000_000, activate=False)
+        job = await client.train(arch="lstm", max_sequences=5_000_000, activate=False, force=True, retries=1)
         assert isinstance(job, sdk.AsyncTrainJob)
+        assert (job.job.params.force, job.job.params.retries) == (True, 1)
         assert job.status in {"queued", "running"}
         refreshed = await job.refresh()
         assert refreshed.id == job.id
