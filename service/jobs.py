@@ -151,8 +151,10 @@ def run_job(
         except TrainingCancelled:
             end_job(registry, job_id, "cancelled", "cancelled on request", worker=worker)
             return
+        # owns_job spares a trainer whose lease is gone the gate's test run; the activation itself checks the
+        # lease again, in its own transaction (the test run takes seconds, and the lease can be lost meanwhile).
         if params.activate and (worker is None or registry.owns_job(job_id, worker)):
-            decisions = promote_job(registry, job_id, force=params.force)
+            decisions = promote_job(registry, job_id, force=params.force, worker=worker)
             promotion = {arch: decision.to_dict() for arch, decision in decisions.items()}
             retry_transient(lambda: update(promotion=promotion), what=f"job {job_id}: promotion")
         end_job(registry, job_id, "succeeded", worker=worker)

@@ -8,7 +8,8 @@ service never sends. `install_openapi` rewrites the document once, when it is fi
   not JSON, 422; a parameter that can fail validation: 422; the API key: 401; the registry, the models or the
   job workers: 503), plus `EXTRA_ERRORS` for what only the route's own logic raises (404 for a missing job or
   version, 409);
-- every request body has an example (`REQUEST_EXAMPLES`, one per request model);
+- every request body has an example (`REQUEST_EXAMPLES`, one per request model), and the training job's answers
+  one each (`RESPONSE_EXAMPLES`: a job queued, and one whose trainer has started);
 - the API key is a security scheme, `APIKeyHeader` (X-API-Key) or `HTTPBearer`, so Swagger UI has "Authorize"
   (declared by `service.deps.require_api_key`).
 
@@ -19,6 +20,7 @@ their errors themselves. tests/service/contracts/ checks the document against th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -37,6 +39,8 @@ from service.schemas import (
     ErrorDetail,
     GenerateRequest,
     TrainJobCreate,
+    TrainJobProgress,
+    TrainJobPublic,
 )
 
 OWN_ERRORS_TAG = "open inference protocol"
@@ -51,6 +55,38 @@ REQUEST_EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
     GenerateRequest: {"n": 3, "task": "6b", "seed": 1},
     TrainJobCreate: {"arch": "lstm", "task": "6b", "trials": 1, "max_sequences": 50_000, "seed": 0},
     ActivateRequest: {"version": 1},
+}
+
+_EXAMPLE_JOB = TrainJobPublic(
+    id="5f1c2a9e0b7d4c3f8e6a1d2b3c4e5f60",
+    status="queued",
+    params=TrainJobCreate.model_validate({**REQUEST_EXAMPLES[TrainJobCreate], "retries": 1}),
+    progress=TrainJobProgress(),
+    created_at=datetime(2026, 12, 1, 20, 0, 0, tzinfo=UTC),
+    status_url="/train/5f1c2a9e0b7d4c3f8e6a1d2b3c4e5f60",
+)
+# Answers of one job, keyed by operation and status: POST /train's (queued) and GET /train/{job_id}'s (claimed by a
+# worker, its trainer started and training).
+RESPONSE_EXAMPLES: dict[tuple[str, str, int], dict[str, Any]] = {
+    ("POST", "/train", 202): _EXAMPLE_JOB.model_dump(mode="json"),
+    ("GET", "/train/{job_id}", 200): _EXAMPLE_JOB.model_copy(
+        update={
+            "status": "running",
+            "progress": TrainJobProgress(
+                arch="lstm",
+                trial=1,
+                trials=1,
+                sequences=12_000,
+                max_sequences=50_000,
+                train_error=0.41,
+                train_accuracy=0.62,
+            ),
+            "started_at": datetime(2026, 12, 1, 20, 0, 1, tzinfo=UTC),
+            "worker": "trainer-host:4242:9c1e2f3a",
+            "attempts": 1,
+            "trainer_started": True,
+        }
+    ).model_dump(mode="json"),
 }
 
 ERRORS: dict[int, tuple[str, ErrorBody]] = {
@@ -219,6 +255,9 @@ def _document(app: FastAPI, document: dict[str, Any]) -> None:
             for status in error_statuses(route, method):
                 # A route that answers a status with its own model (GET /readyz's 503) keeps it.
                 responses.setdefault(str(status), _error_response(status))
+            for (example_method, path, status), example in RESPONSE_EXAMPLES.items():
+                if (example_method, path) == (method, route.path_format):
+                    responses[str(status)]["content"]["application/json"]["example"] = example
             body_type = route.body_field.field_info.annotation if route.body_field is not None else None
             if body_type in REQUEST_EXAMPLES:
                 content = operation["requestBody"]["content"]["application/json"]

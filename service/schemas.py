@@ -185,6 +185,12 @@ class TrainJobPublic(BaseModel):
     # Who runs it (the worker that claimed it, null until claimed) and how many claims it has had.
     worker: str | None = None
     attempts: int = 0
+    trainer_started: bool = Field(
+        default=False,
+        description="The job's training process has started: it has written its first progress and from then on "
+        "polls for a cancel itself. A claimed job is running before its process has started (a process start can "
+        "take seconds on a busy machine); false until then, and again after a requeue.",
+    )
     # The promotion gate's decision per architecture, once the job has made it (jobs with activate only).
     promotion: dict[str, PromotionPublic] = Field(default_factory=dict)
 

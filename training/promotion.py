@@ -15,6 +15,7 @@ from typing import Any
 from training.evaluate import N_TEST, evaluate
 from training.protocol import best_trial
 from training.registry import Registry, VersionInfo
+from training.registry.queue import JobLease
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,18 @@ class PromotionDecision:
 
 
 def promote_job(
-    registry: Registry, job_id: str, *, force: bool = False, n_test: int = N_TEST
+    registry: Registry, job_id: str, *, force: bool = False, n_test: int = N_TEST, worker: str | None = None
 ) -> dict[str, PromotionDecision]:
-    """Put each architecture's best trial of job `job_id` through the gate; the decisions by architecture."""
+    """Put each architecture's best trial of job `job_id` through the gate; the decisions by architecture. With
+    `worker`, each activation happens only while that worker holds the job's lease (`LeaseLost` otherwise)."""
+    lease = None if worker is None else JobLease(job_id, worker)
     by_arch: dict[str, list[VersionInfo]] = {}
     for version in registry.job_versions(job_id):
         by_arch.setdefault(version.arch, []).append(version)
     return {
-        arch: promote(registry, arch, best_version(versions).version, by=f"job {job_id}", force=force, n_test=n_test)
+        arch: promote(
+            registry, arch, best_version(versions).version, by=f"job {job_id}", force=force, n_test=n_test, lease=lease
+        )
         for arch, versions in by_arch.items()
     }
 
@@ -57,8 +62,10 @@ def best_version(versions: list[VersionInfo]) -> VersionInfo:
     return versions[best_trial([version.outcome for version in versions])]
 
 
-def _activate(registry: Registry, arch: str, candidate: int, served: int | None, by: str) -> bool:
-    return registry.activate_if_served(arch, candidate, served=served, by=by)
+def _activate(
+    registry: Registry, arch: str, candidate: int, served: int | None, by: str, lease: JobLease | None
+) -> bool:
+    return registry.activate_if_served(arch, candidate, served=served, by=by, lease=lease)
 
 
 def promote(
@@ -70,16 +77,19 @@ def promote(
     force: bool = False,
     n_test: int = N_TEST,
     test_seed: int | None = None,
+    lease: JobLease | None = None,
 ) -> PromotionDecision:
     """Serve `arch` version `candidate` if it passes the gate (or `force`), recording the activation `by`.
 
     The comparison is against the version served when the gate looked; if another activation lands while the
-    two are being tested, nothing is activated and the decision says so (the comparison is stale)."""
+    two are being tested, nothing is activated and the decision says so (the comparison is stale). With `lease`
+    (a job's trainer), the activation happens only while the lease holds, checked in its own transaction: a lease
+    lost meanwhile raises `LeaseLost` and activates nothing."""
     served_info = registry.active_version(arch)
     served = None if served_info is None else served_info.version
 
     def decided(promoted: bool, reason: str, **figures: Any) -> PromotionDecision:
-        if promoted and not _activate(registry, arch, candidate, served, by):
+        if promoted and not _activate(registry, arch, candidate, served, by, lease):
             now = registry.active_version(arch)
             promoted, reason = (
                 False,

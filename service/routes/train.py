@@ -29,6 +29,7 @@ def job_public(info: JobInfo) -> TrainJobPublic:
         status_url=f"/train/{info.id}",
         worker=info.owner,
         attempts=info.attempts,
+        trainer_started=info.trainer_started,
         promotion={arch: PromotionPublic.model_validate(decision) for arch, decision in (info.promotion or {}).items()},
     )
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from training.registry.orm import Activation, ActiveModel, ModelVersion, utcnow
+from training.registry.queue import JobLease, hold_lease
 from training.registry.records import RegistryError, VersionNotFound
 
 # The most history rows `/models/{arch}` and `temporal-order models` show.
@@ -146,10 +147,16 @@ class ActivationsMixin:
             ).one()
             return _activation_info(newest)
 
-    def activate_if_served(self, arch: str, version: int, *, served: int | None, by: str) -> bool:
+    def activate_if_served(
+        self, arch: str, version: int, *, served: int | None, by: str, lease: JobLease | None = None
+    ) -> bool:
         """Activate `arch` version `version` only if `served` is still the version served (None: nothing is);
-        False, changing nothing, when another activation came first (a gate's comparison is then stale)."""
+        False, changing nothing, when another activation came first (a gate's comparison is then stale). With
+        `lease`, only while that worker still holds the job's lease, checked in the same transaction: `LeaseLost`,
+        changing nothing, once the job is no longer its (a trainer whose worker lost the job activates nothing)."""
         with self._sessions.begin() as session:
+            if lease is not None:
+                hold_lease(session, lease)  # first: from here until the commit the lease cannot change hands
             current = session.get(ActiveModel, arch, with_for_update=True)
             current_version = None if current is None else current.model_version.version
             if current_version != served:

@@ -19,9 +19,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
 
 from training.protocol import TrialProgress
 from training.registry.jobs import JobsMixin, kept_summary
@@ -45,11 +46,41 @@ class LeaseLost(RegistryError):
 @dataclass(frozen=True)
 class Heartbeat:
     """What a renewal found: whether the lease is still this worker's, whether a cancel was asked for, and whether
-    the job's trainer has started (it has written progress: from then on it polls for a cancel itself)."""
+    the job's trainer has started (it has written progress: from then on it polls for a cancel itself; what
+    `JobInfo.trainer_started` and `GET /train/{id}` report)."""
 
     owned: bool
     cancel_requested: bool
     started: bool = False
+
+
+@dataclass(frozen=True)
+class JobLease:
+    """A worker's claim on a job, as the job's trainer names it for a write that must happen only under it."""
+
+    job_id: str
+    worker: str
+
+
+def hold_lease(session: Session, lease: JobLease) -> None:
+    """Inside `session`'s transaction: raise `LeaseLost` unless `lease.worker` still holds an unexpired lease on
+    the job, and keep it held until the transaction ends. The check is a write to the job's row, so it locks the
+    row (SQLite: the database) and an expiry or another claim waits for this transaction instead of slipping in
+    between the check and the writes that follow it."""
+    now = utcnow()
+    held = session.execute(
+        update(TrainingJob)
+        .where(
+            TrainingJob.id == lease.job_id,
+            TrainingJob.owner == lease.worker,
+            TrainingJob.status == "running",
+            TrainingJob.lease_expires_at > now,
+        )
+        .values(owner=TrainingJob.owner)  # changes nothing; the write is for its lock
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], held).rowcount != 1:
+        raise LeaseLost(f"training job {lease.job_id!r} is no longer run by worker {lease.worker}")
 
 
 @dataclass(frozen=True)

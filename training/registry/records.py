@@ -182,3 +182,9 @@ class JobInfo:
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL_JOB_STATUSES
+
+    @property
+    def trainer_started(self) -> bool:
+        """Whether the job's training process has started: it writes its first progress once it has found the job
+        its own to run, and polls for a cancel itself from then on. A claimed job is "running" before that."""
+        return self.progress is not None

@@ -12,7 +12,7 @@ import httpx
 import jsonschema_rs
 import pytest
 
-from service.openapi import REQUEST_EXAMPLES
+from service.openapi import REQUEST_EXAMPLES, RESPONSE_EXAMPLES
 from tests.support.registry import record_untrained
 from tests.support.server import LiveServer
 from tests.support.study import record_tiny_study
@@ -189,6 +189,19 @@ def test_every_request_body_has_an_example_the_service_accepts(server: LiveServe
             response = httpx.request(method, f"{server.url}{target}", json=example, headers=server.auth, timeout=60)
             assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:300]}"
     assert bodies == len(REQUEST_EXAMPLES) + 1  # the native API's request models, and v2's infer
+
+
+def test_the_job_answers_have_examples_that_match_their_schema(document: dict[str, Any]) -> None:
+    for (method, path, status), example in RESPONSE_EXAMPLES.items():
+        documented = document["paths"][path][method.lower()]["responses"][str(status)]["content"]["application/json"]
+        assert documented["example"] == example
+        schema = {**documented["schema"], "components": document["components"]}
+        errors = [error.message for error in jsonschema_rs.validator_for(schema).iter_errors(example)]
+        assert not errors, f"{method} {path} {status}: {errors[:3]}"
+    # A client reads from the document when a claimed job's trainer has started.
+    field = document["components"]["schemas"]["TrainJobPublic"]["properties"]["trainer_started"]
+    assert field["type"] == "boolean" and "first progress" in field["description"]
+    assert RESPONSE_EXAMPLES[("GET", "/train/{job_id}", 200)]["trainer_started"] is True
 
 
 def test_the_api_key_is_a_security_scheme(document: dict[str, Any]) -> None:

@@ -64,8 +64,9 @@ def test_only_the_owner_renews_writes_and_ends_a_job(any_registry: Registry) -> 
     assert not any_registry.heartbeat(job.id, "worker-b", lease_s=60).owned
     with pytest.raises(LeaseLost, match="no longer run by worker worker-b"):
         any_registry.update_owned_job(job.id, "worker-b", progress=PROGRESS)
+    assert not any_registry.job(job.id).trainer_started  # claimed ("running"), its trainer not started yet
     any_registry.update_owned_job(job.id, "worker-a", progress=PROGRESS)
-    assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).started
+    assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).started and any_registry.job(job.id).trainer_started
     any_registry.request_cancel(job.id)
     assert any_registry.heartbeat(job.id, "worker-a", lease_s=60).cancel_requested  # cancel seen by the owner
     done = any_registry.finish_owned_job(job.id, "worker-a", status="cancelled", error="cancelled on request")
@@ -122,6 +123,7 @@ def test_a_job_with_attempts_left_is_queued_again_and_claimed_by_another_worker(
     assert [e.status for e in any_registry.expire_leases(now=later)] == ["queued"]
     requeued = any_registry.job(job.id)
     assert (requeued.status, requeued.owner, requeued.progress) == ("queued", None, None)
+    assert not requeued.trainer_started  # the next attempt's trainer has not started
     again = any_registry.claim_job("worker-b", lease_s=30)
     assert again is not None and (again.id, again.owner, again.attempts) == (job.id, "worker-b", 2)
     # The second attempt was the last.
