@@ -35,6 +35,27 @@ logger = logging.getLogger("service.worker")
 CANCEL_GRACE_S = 30.0
 PROCESS_POLL_S = 0.1
 DEFAULT_POLL_S = 1.0
+# What every trainer imports, imported once by the fork server its trainers are forked from: torch above all, and
+# torch._dynamo, which torch.optim imports when a process makes its first optimizer (most of a small job's time).
+TRAINER_PRELOAD = (
+    "service.jobs",
+    "torch",
+    "torch._dynamo",
+    "training.recording",
+    "training.promotion",
+    "training.architectures",
+)
+
+
+def trainer_context() -> multiprocessing.context.ForkServerContext:
+    """How a worker starts its trainers: forked from a fork server that has imported what a trainer needs once,
+    rather than spawned as fresh interpreters that each import torch again (seconds per job, more than a small
+    job's training on a busy machine). The fork server is single-threaded and runs no torch op, so a fork of it
+    is as clean as a spawn; it starts with the first job (an API-only or idle process never pays the import) and
+    exits with its worker. A trainer's parent, for `exit_with_parent`, is still its worker."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(TRAINER_PRELOAD))
+    return context
 
 
 class JobWorker:
@@ -66,7 +87,7 @@ class JobWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, BaseProcess] = {}
         self._wake = asyncio.Event()
-        self._context = multiprocessing.get_context("spawn")
+        self._context = trainer_context()
 
     @classmethod
     def from_settings(
@@ -146,13 +167,12 @@ class JobWorker:
             name=f"train-{job_id}",
             daemon=True,
         )
-        process.start()
-        job_events.started(pid=process.pid, worker=self.worker_id, attempt=info.attempts)
         self._running[job_id] = process
+        starting = asyncio.create_task(self._start(process, info))
         progress_log = asyncio.create_task(job_events.follow_progress(self.registry, job_id, self.progress_log_every_s))
         lost = False
         try:
-            lost = await self._supervise(job_id, process)
+            lost = await self._supervise(job_id, process, starting)
         finally:
             progress_log.cancel()
             self._running.pop(job_id, None)
@@ -164,13 +184,20 @@ class JobWorker:
         if self.on_finished is not None:
             await self.on_finished(ended)
 
-    async def _supervise(self, job_id: str, process: BaseProcess) -> bool:
-        """Wait for the training process, renewing the lease; True when the lease was lost (process stopped)."""
+    async def _start(self, process: BaseProcess, info: JobInfo) -> None:
+        """Start the trainer off the event loop: the start returns once the fork server has forked it, and the first
+        job waits for the fork server's imports (long on a busy machine), while its lease must go on being renewed."""
+        await asyncio.to_thread(process.start)
+        job_events.started(pid=process.pid, worker=self.worker_id, attempt=info.attempts)
+
+    async def _supervise(self, job_id: str, process: BaseProcess, starting: asyncio.Task[None]) -> bool:
+        """Wait for the training process to start and end, renewing the lease; True when the lease was lost (the
+        process is then stopped)."""
         beat_every = self.lease_s / 3
         renewed = time.monotonic()  # the claim itself
         next_beat: float | None = renewed + beat_every
         cancel_asked: float | None = None
-        while process.is_alive():
+        while not starting.done() or process.is_alive():
             await asyncio.sleep(PROCESS_POLL_S)
             now = time.monotonic()
             if next_beat is not None and now >= next_beat:
@@ -189,6 +216,7 @@ class JobWorker:
                     # is exiting. No more beats; wait for it.
                     next_beat = None
                 else:
+                    await starting  # a trainer being forked is stopped once it exists
                     _stop(process)
                     return True
                 # The grace runs from when the trainer can see the request: one still starting (a torch import on a
@@ -198,6 +226,7 @@ class JobWorker:
             if cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
                 logger.warning("training job %s ignored its cancel request; terminating it", job_id)
                 process.terminate()
+        await starting  # raises what the start raised
         process.join(timeout=1)
         return False
 
@@ -222,6 +251,8 @@ class JobWorker:
 
 
 def _stop(process: BaseProcess) -> None:
+    if process.pid is None:  # still being started at shutdown: it exits with its worker (exit_with_parent)
+        return
     process.terminate()
     process.join(timeout=5)
     if process.is_alive():

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.support.processes import user_children
 from tests.support.registry import make_registry
 from tests.support.server import start_server
 
@@ -35,19 +36,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 180) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout} s")
-
-
-def spawned_children(parent: psutil.Process) -> list[psutil.Process]:
-    """The multiprocessing children of `parent` that run user code (not its resource tracker)."""
-    found = []
-    for child in parent.children(recursive=True):
-        try:
-            command = " ".join(child.cmdline())
-        except psutil.NoSuchProcess:
-            continue
-        if "spawn_main" in command:
-            found.append(child)
-    return found
 
 
 def assert_all_exit(children: list[psutil.Process]) -> None:
@@ -69,7 +57,7 @@ def test_a_killed_train_command_leaves_no_worker_behind(tmp_path: Path) -> None:
     )
     try:
         parent = psutil.Process(cli.pid)
-        workers = wait_for(lambda: (found := spawned_children(parent)) and len(found) >= 2 and found)
+        workers = wait_for(lambda: (found := user_children(parent)) and len(found) >= 2 and found)
     finally:
         cli.send_signal(signal.SIGKILL)
         cli.wait()
@@ -84,9 +72,9 @@ def test_a_killed_service_leaves_no_trainer_behind_and_its_job_ends_after_a_rest
         with httpx.Client(base_url=server.url, timeout=30, headers=server.auth) as client:
             job = {"arch": "attn_rnn_seed", "trials": 1, "max_sequences": 10_000_000}
             job_id = client.post("/train", json=job).json()["id"]
-            # A claimed job is "running" before its trainer exists: wait until the trainer trains.
-            wait_for(lambda: client.get(f"/train/{job_id}").json()["progress"]["sequences"] > 0, 300)
-        trainers = spawned_children(psutil.Process(server.process.pid))
+            # A claimed job is "running" before its trainer exists: wait until the trainer has started.
+            wait_for(lambda: client.get(f"/train/{job_id}").json()["trainer_started"], 300)
+        trainers = user_children(psutil.Process(server.process.pid))
         assert trainers, "the job's process was not found"
     finally:
         server.process.send_signal(signal.SIGKILL)

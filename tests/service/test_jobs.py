@@ -14,6 +14,7 @@ import psutil
 
 from service import schemas
 from service.schemas import TERMINAL_JOB_STATUSES, JobStatus, TrainJobPublic
+from tests.support.processes import user_children
 from tests.support.registry import make_registry
 from training.promotion import PromotionDecision
 from training.protocol import TrialProgress
@@ -50,6 +51,7 @@ def test_a_job_trains_records_activates_and_is_swapped_in(server_factory: Any, t
         assert response.status_code == 202, response.text
         created = TrainJobPublic.model_validate(response.json())
         assert created.status == "queued" and response.headers["Location"] == created.status_url
+        assert not created.trainer_started
         seen: list[TrainJobPublic] = []
 
         def finished() -> bool:
@@ -60,7 +62,7 @@ def test_a_job_trains_records_activates_and_is_swapped_in(server_factory: Any, t
         final = seen[-1]
         assert final.status == "succeeded", final.error
         assert any(s.status == "running" and s.progress.sequences > 0 for s in seen), "no live progress seen"
-        assert final.progress.arch == "lstm" and final.progress.sequences > 0
+        assert final.progress.arch == "lstm" and final.progress.sequences > 0 and final.trainer_started
         assert final.started_at is not None and final.finished_at is not None
         (trial,) = final.results
         assert trial.arch == "lstm" and trial.n_test > 0 and trial.model_version == before + 1
@@ -95,9 +97,10 @@ def test_cancel_a_running_and_a_queued_job(server_factory: Any, tmp_path: Path) 
 
         cancelled = client.delete(f"/train/{queued['id']}")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert cancelled.json()["trainer_started"] is False
         # A claimed job is "running" before its trainer starts, and a trainer that starts to find a cancel request
-        # ends the job at once: wait until it trains, so only the trainer's own poll can end it "on request".
-        wait_for(lambda: job(client, running["id"]).progress.sequences > 0, timeout=240)
+        # ends the job at once: wait until the trainer has started, so only its own poll can end it "on request".
+        wait_for(lambda: job(client, running["id"]).trainer_started, timeout=240)
         assert client.delete(f"/train/{running['id']}").status_code == 200
         final = wait_for(lambda: (j := job(client, running["id"])).status != "running" and j, timeout=60)
         assert final.status == "cancelled" and final.finished_at is not None
@@ -118,8 +121,8 @@ def test_a_restart_keeps_jobs_and_models_and_marks_cut_off_jobs(server_factory: 
     with httpx.Client(base_url=first.url, timeout=30, headers=first.auth) as client:
         models_before = {m["arch"]: m["active_version"] for m in client.get("/models").json()["models"]}
         running = client.post("/train", json=LONG_JOB).json()
-        # A claimed job is "running" before its trainer exists: wait until the trainer trains.
-        wait_for(lambda: job(client, running["id"]).progress.sequences > 0, timeout=240)
+        # A claimed job is "running" before its trainer exists: wait until the trainer has started.
+        wait_for(lambda: job(client, running["id"]).trainer_started, timeout=240)
     trainers = psutil.Process(first.process.pid).children(recursive=True)
     assert trainers  # the job's process
     # A crashed server leaves a job "running" in the registry; simulate one besides the real shutdown.
@@ -163,13 +166,9 @@ def test_a_job_without_activation_and_a_job_whose_process_dies(server_factory: A
         # A training process that dies (here: killed, as the OOM killer would) ends its job as failed.
         doomed = client.post("/train", json=LONG_JOB).json()
         # A liveness bound only: a training process starts slowly (nice 10) on a loaded machine.
-        # (and a claimed job is "running" before its trainer exists: wait until the trainer trains)
-        wait_for(lambda: job(client, doomed["id"]).progress.sequences > 0, timeout=240)
-        trainers = [
-            process
-            for process in psutil.Process(server.process.pid).children(recursive=True)
-            if "spawn_main" in " ".join(process.cmdline())
-        ]
+        # (and a claimed job is "running" before its trainer exists: wait until the trainer has started)
+        wait_for(lambda: job(client, doomed["id"]).trainer_started, timeout=240)
+        trainers = user_children(psutil.Process(server.process.pid))
         assert len(trainers) == 1, [process.cmdline() for process in trainers]
         trainers[0].kill()
         final = wait_for(lambda: (j := job(client, doomed["id"])).status in TERMINAL_JOB_STATUSES and j, timeout=60)

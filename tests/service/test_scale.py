@@ -4,8 +4,9 @@ other API; a worker killed mid-job loses the job to its expired lease while the 
 trainer behind; an activation through one API is served by the other within a second under load, with no failed
 request.
 
-The four processes start once for the module (each imports torch: slow on a loaded machine). Leases are 3 s here
-(30 s by default) so that a dead worker's job is ended within seconds.
+The four processes start once for the module (each imports torch: slow on a loaded machine). Leases are 10 s here
+(30 s by default) so that a dead worker's job is ended well within the issue's 30 s; shorter ones (3 s) were lost
+by live workers stalled that long on the shared, loaded test machine, which ends their jobs by design.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ from .test_jobs import LONG_JOB, job, wait_for
 # Four processes start (each imports torch) and jobs train on a shared two-core machine: minutes, not seconds.
 pytestmark = pytest.mark.timeout(1200)
 
-LEASE_S = 3.0
+LEASE_S = 10.0
 SETTINGS: dict[str, Any] = {"job_lease_s": LEASE_S, "job_poll_s": 0.2, "reload_interval_s": 0.1}
-# Enough jobs that both APIs take some and both workers run some at once; each is a process that imports torch,
-# trains 100 sequences and tests on 3,000 (the issue's 20 are this with more waiting: bench/scale_bench.py runs more).
-N_JOBS = 4
+# The issue's 20 jobs, the smallest a job can be: each trains 100 sequences and tests on 3,000, in a process forked
+# from its worker's fork server (torch imported once per worker, not once per job).
+N_JOBS = 20
 TINY_JOB = {"arch": "lstm", "trials": 1, "max_sequences": 100, "seed": 1, "batch_size": 32, "activate": False}
 # What the issue asks of a hot swap: every replica serves an activation within a second of it.
 SWAP_LIMIT_S = 1.0
@@ -186,7 +187,7 @@ def test_cancel_through_the_other_api_and_a_killed_worker_loses_its_job(cluster:
         assert final.status == "cancelled" and final.error and final.error.startswith("cancelled on request")
 
         doomed = first.post("/train", json={**LONG_JOB, "seed": 5}).json()["id"]
-        running = wait_for(lambda: (j := job(second, doomed)).status == "running" and j.progress.sequences and j)
+        running = wait_for(lambda: (j := job(second, doomed)).status == "running" and j.trainer_started and j)
         owner = next(w for w in cluster.workers if f":{w.process.pid}:" in (running.worker or ""))
         survivor = next(w for w in cluster.workers if w is not owner)
         trainers = psutil.Process(owner.process.pid).children(recursive=True)
