@@ -1,9 +1,10 @@
-"""The report's section on the paper's own network: Table 9 as printed, the paper's recipe as run here
-(bench/results/paper*.json), the ablation ladder (bench/results/ablation.json) and the deviations of every
+"""The report's section on the paper's own network: Table 9 as printed, our architectures on held-out seeds
+(bench/results/heldout.json), the paper's recipe as run here (bench/results/paper*.json; heldout_gh.json for Table
+10's g/h reading, when present), the ablation ladder (bench/results/ablation.json) and the deviations of every
 architecture from the paper. It rewrites only the text between its two markers in docs/report/report.md (appending
 them the first time), so the registry's part of the report stays as `temporal-order report` wrote it.
 
-    .venv/bin/python bench/paper_report.py            # after paper_bench.py / ablation_bench.py
+    .venv/bin/python bench/paper_report.py            # after heldout_bench.py / paper_bench.py / ablation_bench.py
 """
 
 from __future__ import annotations
@@ -196,15 +197,16 @@ def interval_cells(entry: dict[str, Any]) -> tuple[str, str]:
     """The mean and median cells of a held-out row: with sd and both 95% intervals when every trial converged."""
     summary = entry["summary"]
     mean, median = summary["mean_sequences_to_criterion"], summary["median_sequences_to_criterion"]
-    found = summary.get("intervals")
-    if not found or not found["mean"] or not found["median"]:
-        return _n(mean), _n(median)
-    m, d = found["mean"], found["median"]
-    return (
-        f"{m['mean']:,.0f} (sd {m['sd']:,.0f}; 95% CI {m['low']:,.0f}-{m['high']:,.0f})",
-        f"{d['median']:,.0f} ({100 * d['coverage']:.1f}% CI {d['low']:,.0f}-{d['high']:,.0f}; ranks {d['rank']} and "
-        f"{summary['trials'] - d['rank'] + 1})",
-    )
+    found = summary.get("intervals") or {}
+    m, d = found.get("mean"), found.get("median")
+    mean_text = f"{m['mean']:,.0f} (sd {m['sd']:,.0f}; 95% CI {m['low']:,.0f}-{m['high']:,.0f})" if m else _n(mean)
+    median_text = _n(median) + (" (too few trials for a 95% interval)" if m and not d else "")
+    if d:
+        median_text = (
+            f"{d['median']:,.0f} ({100 * d['coverage']:.1f}% CI {d['low']:,.0f}-{d['high']:,.0f}; ranks {d['rank']} "
+            f"and {summary['trials'] - d['rank'] + 1})"
+        )
+    return mean_text, median_text
 
 
 def heldout_row(name: str, entry: dict[str, Any]) -> str:
