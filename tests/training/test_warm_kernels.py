@@ -3,11 +3,14 @@ request or training job compiles one (tens of seconds)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import pytest
 from numba.core.registry import CPUDispatcher
 
+import training
 from training import warm_kernels
 
 # The architectures whose training or serving runs numba kernels; the others run on torch alone.
@@ -16,6 +19,10 @@ ARCHITECTURES_WITH_KERNELS = ("lstm", "lstm1997")
 
 def compiled_kernels() -> dict[str, CPUDispatcher]:
     """Every numba kernel of the training package that Python calls: compiled on its own, not inlined."""
+    # Every module imported here, so what is checked does not depend on what other tests in this process imported
+    # (a worker of `make test` runs only some of the test files).
+    for module in pkgutil.walk_packages(training.__path__, "training."):
+        importlib.import_module(module.name)
     found: dict[str, CPUDispatcher] = {}
     for name, module in list(sys.modules.items()):
         if name.startswith("training.") and module is not None:
