@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import multiprocessing
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,8 @@ logger = logging.getLogger("service.worker")
 
 # How long a running job may take to notice a cancel request before its process is terminated.
 CANCEL_GRACE_S = 30.0
+# A trainer terminated after ignoring its cancel that is still alive this much later is killed.
+KILL_AFTER_TERMINATE_S = 10.0
 PROCESS_POLL_S = 0.1
 DEFAULT_POLL_S = 1.0
 # What every trainer imports, imported once by the fork server its trainers are forked from: torch above all, and
@@ -197,6 +200,7 @@ class JobWorker:
         renewed = time.monotonic()  # the claim itself
         next_beat: float | None = renewed + beat_every
         cancel_asked: float | None = None
+        terminated: float | None = None
         while not starting.done() or process.is_alive():
             await asyncio.sleep(PROCESS_POLL_S)
             now = time.monotonic()
@@ -223,9 +227,18 @@ class JobWorker:
                 # busy machine can take longer than the grace) checks for it first thing, and ends the job itself.
                 if beat.cancel_requested and beat.started and cancel_asked is None:
                     cancel_asked = now
-            if cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
+            # Terminated once (and said once): a trainer slow to die on a busy machine is killed, not re-signalled
+            # and re-logged at every poll.
+            if terminated is None and cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
                 logger.warning("training job %s ignored its cancel request; terminating it", job_id)
                 process.terminate()
+                terminated = now
+            elif terminated is not None and now - terminated > KILL_AFTER_TERMINATE_S and process.is_alive():
+                logger.warning(
+                    "training job %s did not exit %.0f s after SIGTERM; killing it", job_id, now - terminated
+                )
+                process.kill()
+                terminated = math.inf  # killed: nothing more to send
         await starting  # raises what the start raised
         process.join(timeout=1)
         return False
