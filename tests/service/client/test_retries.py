@@ -194,7 +194,7 @@ def test_train_sends_the_api_key_and_only_the_set_options(fakes: Any) -> None:
     body = httpx.Response(200, content=request.content).json()
     assert body == {
         "arch": "rnn", "trials": 1, "max_sequences": 500, "task": "6b", "seed": 0,
-        "learning_rate": 0.01, "activate": True,
+        "learning_rate": 0.01, "activate": True, "force": False, "retries": 0,
     }  # fmt: skip
 
 
