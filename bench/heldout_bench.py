@@ -8,11 +8,13 @@ the criterion within its budget stays in the table. A benchmark, never a test.
     .venv/bin/python bench/heldout_bench.py --arches rnn --trials 12 --merge  # add an architecture to the JSON
     .venv/bin/python bench/heldout_bench.py --arches lstm1997_table10 --out bench/results/heldout_gh.json
     .venv/bin/python bench/heldout_bench.py --combine /tmp/rnn.json --merge   # another run's architectures into --out
+    .venv/bin/python bench/heldout_bench.py --arches gru --resume             # only the planned seeds --out lacks
 
 `lstm1997_table10` is a diagnosis, not an architecture: `lstm1997` with the squashing ranges as Table 10's legend
 reads them (g in [-1, 1], h in [-2, 2]; `PaperLSTMConfig(g_range=1.0, h_range=2.0)`), the paper's recipe otherwise.
 Each trial trains and tests exactly as `temporal-order train` does (`train_trial`, then `evaluate`), so a row is
-reproducible from its seed on the same machine; the JSON carries the machine and the command of every run.
+reproducible from its seed on the same machine; the JSON carries the machine and the command of every run (a row
+with a `run` index came from that run, one without it from its architecture's `run`).
 """
 
 from __future__ import annotations
@@ -124,6 +126,15 @@ def combine(figures: dict[str, Any], others: list[Path]) -> None:
             figures["arches"][name] = {**entry, "run": entry["run"] + offset}
 
 
+def resumed_entry(name: str, earlier: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """The earlier entry, to be extended: refused when its settings differ from this run's (the rows would
+    describe two different experiments under one name)."""
+    for key in ("model_config", "train_config"):
+        if earlier[key] != fresh[key]:
+            raise SystemExit(f"--resume: {name}'s {key} in the JSON differs from this run's; rerun it without --resume")
+    return {**earlier, "trials": list(earlier["trials"])}
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -138,6 +149,11 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="sequences per trial [each architecture's default]")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--merge", action="store_true", help="keep the other architectures' rows in --out")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep every row in --out and run only the planned seeds an architecture lacks (same settings required)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--combine", type=Path, nargs="+", help="only merge these JSONs' architectures into --out")
     args = parser.parse_args()
@@ -152,8 +168,9 @@ def main() -> None:
     if args.seed < 10:
         parser.error("--seed: seeds 0-9 are the development seeds; held-out figures start at 10 or later")
 
+    keep = args.merge or args.resume
     figures: dict[str, Any] = (
-        json.loads(args.out.read_text()) if args.merge and args.out.exists() else {"task": args.task, "arches": {}}
+        json.loads(args.out.read_text()) if keep and args.out.exists() else {"task": args.task, "arches": {}}
     )
     if figures["task"] != args.task:
         raise SystemExit(f"--merge: {args.out} is for task {figures['task']}, this run for {args.task}")
@@ -180,25 +197,31 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 
-    seeds = [args.seed + i for i in range(args.trials)]
+    planned = [args.seed + i for i in range(args.trials)]
     for name in args.arches:
         model_config, train_config = trial_configs(name, args.task, args.budget)
-        entry = {
+        entry: dict[str, Any] = {
             "run": run_index,
             "model_config": config_to_dict(model_config),
             "train_config": train_config.to_dict(),
             "trials": [],
-            "summary": summarize([], args.trials),
         }
+        earlier = figures["arches"].get(name)
+        if args.resume and earlier is not None:
+            entry = resumed_entry(name, earlier, entry)
+        entry["summary"] = summarize(entry["trials"], args.trials)
         figures["arches"][name] = entry
         write()
+        done_seeds = {row["seed"] for row in entry["trials"]}
+        seeds = [seed for seed in planned if seed not in done_seeds]
+        print(f"{name}: {len(done_seeds)} rows kept, {len(seeds)} trials to run", flush=True)
         # One architecture at a time, so its table is complete (and can land) before the next one starts.
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
             pending = {pool.submit(run_trial, name, args.task, seed, args.budget) for seed in seeds}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    row = future.result()
+                    row = {**future.result(), "run": run_index}
                     print(f"{name} {json.dumps(row)}", flush=True)
                     entry["trials"] = sorted([*entry["trials"], row], key=lambda r: r["seed"])
                     entry["summary"] = summarize(entry["trials"], args.trials)
