@@ -26,18 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import describe_machine  # noqa: E402
+from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
 from training.models import AttnRNNConfig, LSTMConfig, ModelConfig, PaperLSTMConfig  # noqa: E402
 from training.task import get_task  # noqa: E402
-from training.train import default_train_config, train_trial  # noqa: E402
+from training.train import default_train_config  # noqa: E402
 from training.train_config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "ablation.json"
@@ -143,21 +141,8 @@ def rung_configs(name: str, budget: int) -> tuple[ModelConfig, TrainConfig]:
 
 def run_trial(name: str, seed: int, budget: int) -> dict[str, Any]:
     """One trial of one rung: train until the criterion or the budget, then the test on 2,560 fresh sequences."""
-    torch.set_num_threads(1)
     model_config, train_config = rung_configs(name, budget)
-    task = get_task(TASK)
-    result = train_trial(task, model_config=model_config, train_config=train_config, seed=seed)
-    test = evaluate(result.model, task, seed=seed, n_test=N_TEST)
-    return {
-        "seed": seed,
-        "converged": result.converged,
-        "sequences_to_criterion": result.sequences_to_criterion,
-        "sequences_seen": result.sequences_seen,
-        "wrong_paper": test.wrong_paper,
-        "wrong_argmax": test.wrong_argmax,
-        "n_test": N_TEST,
-        "seconds": round(result.wall_seconds, 2),
-    }
+    return trained_and_tested(TASK, model_config, train_config, seed, N_TEST)
 
 
 def paper_rows(seeds: list[int], budget: int) -> list[dict[str, Any]]:

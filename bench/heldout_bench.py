@@ -31,19 +31,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from heldout_stats import intervals  # noqa: E402
 from machine import describe_machine  # noqa: E402
+from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
 from training.models import ModelConfig, PaperLSTMConfig, config_to_dict  # noqa: E402
 from training.task import get_task  # noqa: E402
-from training.train import default_train_config, train_trial  # noqa: E402
+from training.train import default_train_config  # noqa: E402
 from training.train_config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "heldout.json"
@@ -71,22 +69,9 @@ def trial_configs(name: str, task_name: str, budget: int | None) -> tuple[ModelC
 
 def run_trial(name: str, task_name: str, seed: int, budget: int | None) -> dict[str, Any]:
     """One trial: train until the criterion or the budget, then the test on N_TEST fresh sequences."""
-    torch.set_num_threads(1)
     model_config, train_config = trial_configs(name, task_name, budget)
-    task = get_task(task_name)
-    result = train_trial(task, model_config=model_config, train_config=train_config, seed=seed)
-    test = evaluate(result.model, task, seed=seed, n_test=N_TEST)
-    return {
-        "seed": seed,
-        "converged": result.converged,
-        "sequences_to_criterion": result.sequences_to_criterion,
-        "sequences_seen": result.sequences_seen,
-        "budget": train_config.max_sequences,
-        "wrong_paper": test.wrong_paper,
-        "wrong_argmax": test.wrong_argmax,
-        "n_test": N_TEST,
-        "seconds": round(result.wall_seconds, 2),
-    }
+    row = trained_and_tested(task_name, model_config, train_config, seed, N_TEST)
+    return {**row, "budget": train_config.max_sequences}
 
 
 def summarize(rows: list[dict[str, Any]], planned: int) -> dict[str, Any]:
