@@ -236,6 +236,17 @@ HELDOUT_HEADER = (
 )
 
 
+def runs_behind(file_name: str, runs: list[dict[str, Any]]) -> list[str]:
+    """The commands a JSON's rows came from, each with its times and machine."""
+    lines = ["", f"Runs behind `{file_name}`:", ""]
+    for run in runs:
+        lines.append(
+            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
+            f"{machine_line(run['machine'])}"
+        )
+    return [*lines, ""]
+
+
 def heldout(figures: dict[str, Any], paper: dict[str, Any] | None) -> list[str]:
     runs = figures["runs"]
     lines = [
@@ -283,13 +294,7 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None) -> list[str]:
             f"- `{name}`: {t['optimizer']} lr {t['learning_rate']}, batch {t['batch_size']}, clipping {clip}, "
             f"annealing {'yes' if t['anneal'] else 'no'}, gradient {t['gradient']}, budget {t['max_sequences']:,}"
         )
-    lines += ["", "Runs behind `heldout.json`:", ""]
-    for run in runs:
-        lines.append(
-            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
-            f"{machine_line(run['machine'])}"
-        )
-    return [*lines, ""]
+    return [*lines, *runs_behind("heldout.json", runs)]
 
 
 def table10_reading(figures: dict[str, Any]) -> list[str]:
@@ -306,13 +311,7 @@ def table10_reading(figures: dict[str, Any]) -> list[str]:
     ]
     for name, entry in figures["arches"].items():
         lines.append(heldout_row(name, entry))
-    lines += ["", "Runs behind `heldout_gh.json`:", ""]
-    for run in figures["runs"]:
-        lines.append(
-            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
-            f"{machine_line(run['machine'])}"
-        )
-    return [*lines, ""]
+    return [*lines, *runs_behind("heldout_gh.json", figures["runs"])]
 
 
 # Architecture by architecture: lstm1997, lstm, rnn, attn_rnn, attn_rnn_seed (6b sizes, the registry's defaults).
