@@ -1,8 +1,11 @@
 """The project as a user installs it: the wheel built once per session, installed into fresh virtual environments
 (with the `server` extra, and the client alone), each driven through its own console script.
 
-pip takes torch from the CPU build on disk (pinned first, as the Makefile does) and everything else from its
-cache, so an environment costs seconds to minutes, not a download.
+pip takes torch from the CPU build on disk (pinned, as the Makefile does) and everything else from its cache, so
+an environment costs seconds to minutes, not a download. The environments are made without a pip of their own (the
+standard library's `venv --without-pip`); this process's pip installs into each through `pip --python`, the same
+resolver and installer run by the environment's own interpreter, so no seconds go to bootstrapping, byte-compiling
+and then never using a second copy of pip.
 """
 
 from __future__ import annotations
@@ -82,8 +85,10 @@ def user_environment(environment: Venv, extra: dict[str, str] | None = None) -> 
 
 
 def _pip(environment: Venv, *args: str | Path) -> None:
+    """`pip install` into `environment`: pip runs under the environment's interpreter and installs there."""
     subprocess.run(
-        [environment.python, "-m", "pip", "install", "--quiet", "--no-compile", *map(str, args)],
+        [sys.executable, "-m", "pip", "--python", environment.python, "install", "--quiet", "--no-compile"]
+        + [str(arg) for arg in args],
         check=True,
         env=user_environment(environment),
         timeout=COMMAND_TIMEOUT_S,
@@ -91,7 +96,7 @@ def _pip(environment: Venv, *args: str | Path) -> None:
 
 
 def _fresh_venv(path: Path) -> Venv:
-    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    venv.EnvBuilder(with_pip=False, clear=True).create(path)
     return Venv(path)
 
 
@@ -118,10 +123,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    """`pip install 'temporal-order[server]'` from the wheel (torch pinned first, as `make setup` does)."""
+    """`pip install torch==2.13.0 'temporal-order[server]'` from the wheel: torch pinned, as `make setup` does, in
+    the same resolution as the rest (one pip run, not two)."""
     environment = _fresh_venv(tmp_path_factory.mktemp("server-venv"))
-    _pip(environment, TORCH_PIN)
-    _pip(environment, f"{wheel}[server]")
+    _pip(environment, TORCH_PIN, f"{wheel}[server]")
     return environment
 
 
