@@ -71,12 +71,12 @@ def tiny_job() -> TrainJobCreate:
 
 @pytest.fixture(scope="module")
 def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A live service whose registry holds a version of every architecture, with two planted faults: lstm's
+    """A live service whose registry holds an lstm and an rnn (the two the tests use), with two planted faults: lstm's
     version 2 (not active) has checkpoint bytes that no longer match their sha256, and rnn's active checkpoint
     was overwritten with text that is not UTF-8 (the database driver itself fails to read it)."""
     directory = tmp_path_factory.mktemp("faulty")
     path = directory / "registry.db"
-    url = make_registry(path)
+    url = make_registry(path, arches=("lstm", "rnn"))
     registry = Registry(url)
     try:
         record_untrained(registry, "lstm", seed=7, activate=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,19 @@ LIMIT = 4096  # bytes of body
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LiveServer]]:
     directory = tmp_path_factory.mktemp("lane")
     url = make_registry(directory / "registry.db", arches=("lstm", "rnn"))
-    with_lane = start_server(url, directory, max_body_bytes=LIMIT)
-    without = start_server(url, directory, fast_lane=False, max_body_bytes=LIMIT)
-    yield with_lane, without
-    with_lane.stop()
-    without.stop()
+    # Started side by side: each start imports torch, and neither needs the other.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        starts = [
+            pool.submit(start_server, url, directory, max_body_bytes=LIMIT),
+            pool.submit(start_server, url, directory, fast_lane=False, max_body_bytes=LIMIT),
+        ]
+    started = [start.result() for start in starts if start.exception() is None]
+    try:
+        with_lane, without = (start.result() for start in starts)  # raises a failed start, once both are in
+        yield with_lane, without
+    finally:
+        for server in started:
+            server.stop()
 
 
 JSON = {"Content-Type": "application/json"}

@@ -9,20 +9,13 @@ import asyncio
 import logging
 import multiprocessing
 import signal
-import time
-from typing import Any
 
 import pytest
 
 from service import worker as worker_module
 from service.worker import JobWorker
+from tests.support.processes import ignore_sigterm_and_sleep
 from training.registry.queue import Heartbeat
-
-
-def _ignore_sigterm_and_sleep(ready: Any) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    ready.set()
-    time.sleep(600)
 
 
 class _CancelAskedRegistry:
@@ -49,7 +42,7 @@ def test_a_trainer_ignoring_its_cancel_is_terminated_once_then_killed(
     worker = JobWorker(_CancelAskedRegistry(), database_url="sqlite://", lease_s=0.3)  # type: ignore[arg-type]
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
-    process = context.Process(target=_ignore_sigterm_and_sleep, args=(ready,), daemon=True)
+    process = context.Process(target=ignore_sigterm_and_sleep, args=(ready,), daemon=True)
     process.start()
     try:
         assert ready.wait(timeout=120), "the stand-in trainer never started"

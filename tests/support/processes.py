@@ -1,7 +1,11 @@
 """The processes a test looks for under a server or a worker: the ones that run user code (a job's trainer, a
-`train` command's pool worker), not multiprocessing's helpers."""
+`train` command's pool worker), not multiprocessing's helpers; and a stand-in trainer that ignores SIGTERM."""
 
 from __future__ import annotations
+
+import signal
+import time
+from typing import Any
 
 import psutil
 
@@ -31,3 +35,16 @@ def user_children(parent: psutil.Process) -> list[psutil.Process]:
             if forked_by_server:
                 found.append(child)
     return found
+
+
+def fork_servers(parent: psutil.Process) -> list[psutil.Process]:
+    """`parent`'s own fork servers (a worker's, service/worker.py), not the trainers they forked."""
+    return [child for child in parent.children() if FORK_SERVER in _command(child)]
+
+
+def ignore_sigterm_and_sleep(ready: Any) -> None:
+    """A multiprocessing target that ignores SIGTERM, sets `ready` and sleeps: a trainer that never honours a
+    cancel. It lives here, in a module that imports no torch, so that a spawned process starts in a moment."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready.set()
+    time.sleep(600)
