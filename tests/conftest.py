@@ -1,4 +1,5 @@
-"""Settings for the whole suite, and the PostgreSQL server the registry, queue and service tests share.
+"""Settings for the whole suite, the PostgreSQL server the registry, queue and service tests share, and the Ray
+cluster the Ray tests share.
 
 A throwaway server: a fresh cluster (trust auth, loopback only) on a free port, stopped and deleted afterwards.
 `make test` installs Debian's `postgresql` when it is missing (.ci/run); under CI=true a missing server fails the
@@ -107,3 +108,14 @@ def postgres_url(postgres_server: str) -> str:
     from tests.support.postgres import new_postgres_database  # SQLAlchemy only where PostgreSQL is used
 
     return new_postgres_database(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """A real local Ray cluster of 2 CPUs, this process its driver, started on first use and shared by the session
+    (each xdist worker starts its own, on ports Ray picks): its address, as `ray start --head` prints. A test that
+    needs processes of its own joins it as another driver (another Ray job, with workers of its own)."""
+    from tests.support.ray_cluster import local_ray_cluster  # Ray only where a test asks for the cluster
+
+    with local_ray_cluster() as address:
+        yield address

@@ -1,5 +1,6 @@
 """Training jobs on a Ray cluster: a service started with TEMPORAL_ORDER_RAY_ADDRESS runs a job's trials on a real
-local cluster (the job's trainer joins it as a driver and records what comes back), each trial once."""
+local cluster (the session's, tests/conftest.py `ray_address`): the job's trainer joins it as a driver and records
+what comes back, each trial once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.ray_cluster import local_ray_cluster
 from tests.support.registry import make_registry
 from tests.support.server import LiveServer, start_server
 
@@ -26,16 +26,10 @@ def _drivers() -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with local_ray_cluster() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def server(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("jobs-on-ray")
     url = make_registry(directory / "registry.db", arches=("rnn",))
-    live = start_server(url, directory, warmup=False, ray_address=cluster)
+    live = start_server(url, directory, warmup=False, ray_address=ray_address)
     yield live
     live.stop()
 

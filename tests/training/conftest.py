@@ -1,5 +1,5 @@
 """Fixtures shared by the training tests: one thread for tiny models, a migrated SQLite registry per test (the
-registry and study tests use it), and a local Ray cluster per test module (the Ray tests use it)."""
+registry and study tests use it). The Ray tests' cluster is the session's (tests/conftest.py `ray_address`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.support.ray_cluster import local_ray_cluster
 from training.registry import Registry
 from training.settings import get_settings
 
@@ -21,13 +20,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    """A real local Ray cluster of 2 CPUs, this process its driver; its address, as `ray start --head` prints."""
-    with local_ray_cluster() as address:
-        yield address
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
-"""Trials on a real local Ray cluster (2 CPUs, tests/training/conftest.py's `ray_address`, one per module so
-its warm workers serve every test here): a worker killed mid-trial has its trial retried and the study still
-records every trial exactly once; an interrupted driver's rerun resumes; the CLI reaches the cluster through
-TEMPORAL_ORDER_RAY_ADDRESS; `temporal-order train --ray-address` records each trial once in one run; without
-Ray installed, `--ray-address` is a one-line error naming the extra."""
+"""Trials on a real local Ray cluster (2 CPUs, tests/conftest.py's `ray_address`, one per session, this process its
+driver, so the workers one test warms serve the next): a worker killed mid-trial has its trial retried and the
+study still records every trial exactly once; an interrupted driver's rerun resumes; the CLI reaches the cluster
+through TEMPORAL_ORDER_RAY_ADDRESS; `temporal-order train --ray-address` records each trial once in one run; without
+Ray installed, `--ray-address` is a one-line error naming the extra. A process of its own joining the cluster by
+address is tests/service/test_jobs_on_ray.py's job trainer."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,25 +36,27 @@ runner = CliRunner()
 app = build_app()
 
 
-def _blocks_first_trial_to_report(marker: str) -> Callable[[TrialProgress], None]:
-    """A worker-side progress hook: the first trial to report progress, on its first attempt, writes its
-    worker's pid to `marker` and waits to be killed; every other call does nothing."""
+def _blocks_first_trial_to_report(marker: str, release: str) -> Callable[[TrialProgress], None]:
+    """A worker-side progress hook: the first trial to report progress, on its first attempt, waits until `release`
+    exists (the driver has recorded the other trial, so that trial's worker is idle and warm for the retry), then
+    writes its worker's pid to `marker` and waits to be killed; every other call does nothing."""
 
     def on_progress(progress: TrialProgress) -> None:
         import os
         import threading
+        import time
 
-        if os.path.exists(marker):
+        try:  # atomic: exactly one trial, on its first attempt, is the victim
+            os.close(os.open(f"{marker}.claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
             return
+        deadline = time.monotonic() + 300  # never hang the suite: past it, the kill comes anyway
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polls a file the driver writes; not a timing assumption
         draft = f"{marker}.{os.getpid()}"
         with open(draft, "w") as file:
             file.write(f"{os.getpid()} {progress.sequences}")
-        try:
-            os.link(draft, marker)  # atomic: exactly one worker wins, with the whole content in place
-        except FileExistsError:
-            return
-        finally:
-            os.unlink(draft)
+        os.rename(draft, marker)  # atomic: the killer reads the whole content
         threading.Event().wait(600)
 
     return on_progress
@@ -83,25 +85,30 @@ def test_a_worker_killed_mid_trial_is_retried_and_recorded_once(
 ) -> None:
     import training.distributed as distributed
 
-    marker = tmp_path / "victim"
+    marker, release = tmp_path / "victim", tmp_path / "other-trial-recorded"
     killed: list[tuple[int, int]] = []
     killer = _kill_when_marked(marker, killed)
     real_run_on_ray = distributed.run_on_ray
+
+    def kill_one_trial(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
+        def record_then_release(spec: Any, record: Any) -> None:
+            on_trial(spec, record)
+            release.touch()
+
+        victim = _blocks_first_trial_to_report(str(marker), str(release))
+        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=victim, **kw)
+
     # The fault goes in through the worker-side progress hook; everything else is the real path.
-    monkeypatch.setattr(
-        distributed,
-        "run_on_ray",
-        lambda specs, **kw: real_run_on_ray(specs, **kw, on_worker_progress=_blocks_first_trial_to_report(str(marker))),
-    )
-    run = run_study(registry, tiny_grid(), ray_address=ray_address)
+    monkeypatch.setattr(distributed, "run_on_ray", kill_one_trial)
+    run = run_study(registry, tiny_grid(lags=(20,)), ray_address=ray_address)
     killer.join(timeout=5)
     [(pid, sequences)] = killed
     assert sequences > 0  # it had trained when it was killed
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert (run.planned, run.recorded) == (4, 4)
-    assert _count(registry, ModelVersion.id) == 4 and _count(registry, StudyTrial.id) == 4
+    assert (run.planned, run.recorded) == (2, 2)
+    assert _count(registry, ModelVersion.id) == 2 and _count(registry, StudyTrial.id) == 2
     trials = Studies(registry).trials(run.study.id)
-    assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1), (24, 0), (24, 1)]
+    assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1)]
 
 
 TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
@@ -121,8 +128,8 @@ def _holds_trial_one_until(marker: str) -> Callable[[TrialProgress], None]:
     return on_progress
 
 
-# Before the interrupted driver's test, whose cancel kills the workers: this one runs on the warm workers the kill
-# test's retry left.
+# This test and the next, before the interrupted driver's test, whose cancel kills a worker: they run on the warm
+# workers the kill test's retry left.
 def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order(
     ray_address: str, settings_url: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,37 +162,46 @@ def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order
     assert registry.active_version("rnn") is not None
 
 
+def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(
+    ray_address: str, settings_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In this process (the cluster's driver already): that the command connects by address from a fresh process
+    is what the job trainer of tests/service/test_jobs_on_ray.py shows."""
+    import training.distributed as distributed
+
+    asked: list[str] = []
+    real_run_on_ray = distributed.run_on_ray
+
+    def note_the_address(specs: Any, *, address: str, **kw: Any) -> Any:
+        asked.append(address)
+        return real_run_on_ray(specs, address=address, **kw)
+
+    monkeypatch.setattr(distributed, "run_on_ray", note_the_address)
+    monkeypatch.setenv("TEMPORAL_ORDER_RAY_ADDRESS", ray_address)
+    get_settings.cache_clear()
+    command = ["study", "lags", "--lags", "20", "--arch", "rnn", "--trials", "2"]
+    result = runner.invoke(app, [*command, "--budget", "100", "--n-test", "20", "--migrate", "--json"])
+    assert result.exit_code == 0, result.output
+    assert asked == [ray_address]  # the trials went to the cluster the environment names, not the local pool
+    assert [(p["arch"], p["trials"]) for p in json.loads(result.stdout)["points"]] == [("rnn", 2)]
+    assert "2 recorded now" in result.stderr
+
+
 def test_an_interrupted_driver_resumes_on_ray(ray_address: str, registry: Registry) -> None:
     def interrupt(trial: PlannedTrial, record: TrialRecord, version: int | None) -> None:
         raise KeyboardInterrupt
 
+    # Two trials: the interrupt stops (kills) at most the one still running, so the rerun's trial finds a warm
+    # worker, not two fresh ones importing torch.
+    grid = tiny_grid(lags=(20,))
     with pytest.raises(KeyboardInterrupt):
-        run_study(registry, tiny_grid(), ray_address=ray_address, on_recorded=interrupt)
+        run_study(registry, grid, ray_address=ray_address, on_recorded=interrupt)
     assert _count(registry, ModelVersion.id) == 1
-    resumed = run_study(registry, tiny_grid(), ray_address=ray_address)
-    assert (resumed.skipped, resumed.recorded) == (1, 3)
-    assert _count(registry, ModelVersion.id) == 4
-
-
-def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(ray_address: str, db_url: str) -> None:
-    executable = Path(sys.executable).with_name("temporal-order")
-    environment = {
-        **os.environ,
-        "TEMPORAL_ORDER_DATABASE_URL": db_url,
-        "TEMPORAL_ORDER_RAY_ADDRESS": ray_address,
-    }
-    command = [str(executable), "study", "lags", "--lags", "20", "--arch", "rnn", "--trials", "2"]
-    result = subprocess.run(
-        [*command, "--budget", "100", "--n-test", "20", "--migrate", "--json"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert [(p["arch"], p["trials"]) for p in json.loads(result.stdout)["points"]] == [("rnn", 2)]
-    assert "2 recorded now" in result.stderr
+    resumed = run_study(registry, grid, ray_address=ray_address)
+    assert (resumed.skipped, resumed.recorded) == (1, 1)
+    assert _count(registry, ModelVersion.id) == 2
+    trials = Studies(registry).trials(resumed.study.id)
+    assert sorted(t.seed for t in trials) == [0, 1]
 
 
 def test_train_with_a_ray_address_without_ray_names_the_extra(
