@@ -80,37 +80,6 @@ def _count(registry: Registry, column: object) -> int:
         return int(connection.scalar(select(func.count(column))))  # type: ignore[arg-type]
 
 
-def test_a_worker_killed_mid_trial_is_retried_and_recorded_once(
-    ray_address: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import training.distributed as distributed
-
-    marker, release = tmp_path / "victim", tmp_path / "other-trial-recorded"
-    killed: list[tuple[int, int]] = []
-    killer = _kill_when_marked(marker, killed)
-    real_run_on_ray = distributed.run_on_ray
-
-    def kill_one_trial(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
-        def record_then_release(spec: Any, record: Any) -> None:
-            on_trial(spec, record)
-            release.touch()
-
-        victim = _blocks_first_trial_to_report(str(marker), str(release))
-        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=victim, **kw)
-
-    # The fault goes in through the worker-side progress hook; everything else is the real path.
-    monkeypatch.setattr(distributed, "run_on_ray", kill_one_trial)
-    run = run_study(registry, tiny_grid(lags=(20,)), ray_address=ray_address)
-    killer.join(timeout=5)
-    [(pid, sequences)] = killed
-    assert sequences > 0  # it had trained when it was killed
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert (run.planned, run.recorded) == (2, 2)
-    assert _count(registry, ModelVersion.id) == 2 and _count(registry, StudyTrial.id) == 2
-    trials = Studies(registry).trials(run.study.id)
-    assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1)]
-
-
 TRAIN_TINY = ["--arch", "rnn", "--trials", "2", "--seed", "5", "--max-sequences", "64", "--n-test", "20", "--json"]
 
 
@@ -128,8 +97,8 @@ def _holds_trial_one_until(marker: str) -> Callable[[TrialProgress], None]:
     return on_progress
 
 
-# This test and the next, before the interrupted driver's test, whose cancel kills a worker: they run on the warm
-# workers the kill test's retry left.
+# The tests that keep both workers busy come first (this one starts them); the kill test's retry then finds the
+# other trial's worker warm, and only then do the kill and the interrupted driver's cancel take workers away.
 def test_train_runs_its_trials_on_the_cluster_and_records_each_once_in_any_order(
     ray_address: str, settings_url: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,6 +154,37 @@ def test_the_cli_runs_trials_on_the_cluster_named_in_the_environment(
     assert asked == [ray_address]  # the trials went to the cluster the environment names, not the local pool
     assert [(p["arch"], p["trials"]) for p in json.loads(result.stdout)["points"]] == [("rnn", 2)]
     assert "2 recorded now" in result.stderr
+
+
+def test_a_worker_killed_mid_trial_is_retried_and_recorded_once(
+    ray_address: str, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.distributed as distributed
+
+    marker, release = tmp_path / "victim", tmp_path / "other-trial-recorded"
+    killed: list[tuple[int, int]] = []
+    killer = _kill_when_marked(marker, killed)
+    real_run_on_ray = distributed.run_on_ray
+
+    def kill_one_trial(specs: Any, *, on_trial: Any, **kw: Any) -> Any:
+        def record_then_release(spec: Any, record: Any) -> None:
+            on_trial(spec, record)
+            release.touch()
+
+        victim = _blocks_first_trial_to_report(str(marker), str(release))
+        return real_run_on_ray(specs, on_trial=record_then_release, on_worker_progress=victim, **kw)
+
+    # The fault goes in through the worker-side progress hook; everything else is the real path.
+    monkeypatch.setattr(distributed, "run_on_ray", kill_one_trial)
+    run = run_study(registry, tiny_grid(lags=(20,)), ray_address=ray_address)
+    killer.join(timeout=5)
+    [(pid, sequences)] = killed
+    assert sequences > 0  # it had trained when it was killed
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert (run.planned, run.recorded) == (2, 2)
+    assert _count(registry, ModelVersion.id) == 2 and _count(registry, StudyTrial.id) == 2
+    trials = Studies(registry).trials(run.study.id)
+    assert sorted((t.length, t.seed) for t in trials) == [(20, 0), (20, 1)]
 
 
 def test_an_interrupted_driver_resumes_on_ray(ray_address: str, registry: Registry) -> None:
