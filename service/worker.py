@@ -39,7 +39,9 @@ KILL_AFTER_TERMINATE_S = 10.0
 PROCESS_POLL_S = 0.1
 DEFAULT_POLL_S = 1.0
 # What every trainer imports, imported once by the fork server its trainers are forked from: torch above all, and
-# torch._dynamo, which torch.optim imports when a process makes its first optimizer (most of a small job's time).
+# torch._dynamo, which torch.optim imports when a process makes its first optimizer (most of a small job's time);
+# then numba's CPU contexts, which each trainer would otherwise build at its first kernel call
+# (service/trainer_preload.py).
 TRAINER_PRELOAD = (
     "service.jobs",
     "torch",
@@ -47,6 +49,7 @@ TRAINER_PRELOAD = (
     "training.recording",
     "training.promotion",
     "training.architectures",
+    "service.trainer_preload",
 )
 
 
