@@ -33,11 +33,11 @@ postgres-server:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "no PostgreSQL server: apt-get install postgresql (the PostgreSQL tests skip, or fail under CI=true)"
 
-# `make test PYTEST_WORKERS=2` runs the suite on two pytest-xdist worker processes, each taking whole test files (a
-# file's module fixtures, its servers, start once); each worker has its own PostgreSQL server, session-wide live
-# server and temporary folders, and every port is chosen free. One process (0) stays the default until two full
-# parallel runs pass on a quiet machine: on a loaded one (load average 20-35) three wall-clock bounds were hit.
-PYTEST_WORKERS ?= 0
+# The suite runs on two pytest-xdist worker processes, each taking whole test files (a file's module fixtures, its
+# servers, start once); each worker has its own PostgreSQL server, Ray cluster, session-wide live server and
+# temporary folders, and every port is chosen free. Much of the suite waits on processes it starts (servers,
+# trainers, installs), so two workers pay on two cores. `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
 
 pytest: setup postgres-server
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
