@@ -39,6 +39,7 @@ from serve_bench import Load, write_results  # noqa: E402
 
 from tests.support.registry import make_registry  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
+from training.distributed import start_local_cluster  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "peer.json"
 CONNECTIONS = 64
@@ -48,7 +49,6 @@ TARGET_RPS_RATIO = 2.0
 APP_NAME = "temporal-order-peer"
 # Ray Serve's default (5 requests in a replica at once) would cap every batch at 5.
 MAX_ONGOING_REQUESTS = 4 * CONNECTIONS
-RAY_START_ATTEMPTS = 3
 
 
 def load_served(database_url: str) -> Any:
@@ -127,29 +127,18 @@ def free_port() -> int:
 def start_ray_serve(database_url: str, workdir: Path) -> str:
     """A local Ray instance (this machine's CPUs, no dashboard) with Serve's proxy on a loopback port; returns the
     route's URL."""
-    import ray
     from ray import serve
 
     # Serve's start-up checks give its proxy 5 s to answer; on this shared, loaded machine it may need more. Only
     # the checks wait longer: requests take the same path. (Read by Ray's processes, so set before they start.)
     for check in ("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S"):
         os.environ.setdefault(check, "120")
-    for attempt in range(1, RAY_START_ATTEMPTS + 1):
-        try:
-            ray.init(
-                num_cpus=os.cpu_count() or 2,
-                _node_ip_address="127.0.0.1",  # loopback only: Ray's own processes talk to each other there too
-                include_dashboard=False,
-                object_store_memory=80 * 1024 * 1024,
-                log_to_driver=False,
-                _temp_dir=str(workdir / "ray"),
-            )
-            break
-        except Exception as error:  # Ray gives its raylet 30 s to register, too little here under heavy load
-            ray.shutdown()
-            if attempt == RAY_START_ATTEMPTS:
-                raise
-            print(f"Ray did not start ({error}); trying again", file=sys.stderr)
+    start_local_cluster(
+        os.cpu_count() or 2,
+        object_store_memory=80 * 1024 * 1024,
+        _temp_dir=str(workdir / "ray"),
+        on_retry=lambda error: print(f"Ray did not start ({error}); trying again", file=sys.stderr),
+    )
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(ray_serve_application(database_url), name=APP_NAME, route_prefix="/classify")

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from machine import describe_machine  # noqa: E402
 
 from training.architectures import default_config  # noqa: E402
+from training.distributed import start_local_cluster  # noqa: E402
 from training.experiment import run_trials  # noqa: E402
 from training.study.grid import lag_task  # noqa: E402
 from training.train import default_train_config, train_trial  # noqa: E402
@@ -44,7 +45,6 @@ KERNELS = ("rnn", "lstm", "gru", "attn_rnn", "lstm1997")
 # kernel is so fast that a sample the others' size is over before timing noise is small.
 SEQUENCES_FACTOR = {"lstm1997": 0.25, "lstm": 8.0}
 TARGET_SCALING_EFFICIENCY = 0.80
-CLUSTER_START_ATTEMPTS = 3
 
 
 def sequences_per_second(arch: str, length: int, sequences: int) -> dict[str, float]:
@@ -116,16 +116,11 @@ def ray_round(specs: list[TrialSpec], cpus: int) -> dict[str, float]:
     import ray
 
     started = time.perf_counter()
-    for attempt in range(1, CLUSTER_START_ATTEMPTS + 1):
-        try:
-            ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-                     object_store_memory=100 * 1024 * 1024)  # fmt: skip
-            break
-        except Exception as error:  # Ray gives its raylet 30 s to start: a loaded machine can miss that
-            ray.shutdown()
-            if attempt == CLUSTER_START_ATTEMPTS:
-                raise
-            print(f"cluster start failed ({error}); again", flush=True)
+    start_local_cluster(
+        cpus,
+        object_store_memory=100 * 1024 * 1024,
+        on_retry=lambda error: print(f"cluster start failed ({error}); again", flush=True),
+    )
     try:
         # One warm-up trial per CPU, at once: every worker imports torch and compiles its kernels off the clock.
         run_trials(specs[:1] * cpus, ray_address="local")

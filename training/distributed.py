@@ -12,6 +12,7 @@ records what comes back, once. Callers reach this module through `training.exper
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from training.protocol import TrialProgress, TrialRecord
 from training.ray_extra import import_ray
@@ -53,6 +54,35 @@ def final_progress(spec: TrialSpec, record: TrialRecord) -> TrialProgress:
         last.train_error if last else None,
         last.train_accuracy if last else None,
     )
+
+
+# Ray gives a new node's raylet a fixed 30 s to register, which a crowded machine has missed ("The current node
+# timed out during startup"); another try, after the failed start is shut down, rides out such a moment.
+LOCAL_START_ATTEMPTS = 3
+
+
+def start_local_cluster(
+    cpus: int,
+    *,
+    attempts: int = LOCAL_START_ATTEMPTS,
+    on_retry: Callable[[Exception], None] | None = None,
+    **ray_options: Any,
+) -> Any:
+    """Start a local Ray cluster of `cpus` CPUs on loopback, with this process as its driver, retrying a start that
+    fails; returns `ray.init`'s context. `ray_options` go to `ray.init` (object store size, temp dir, ...)."""
+    ray = import_ray()
+    for attempt in range(1, attempts + 1):
+        try:
+            return ray.init(
+                num_cpus=cpus, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, **ray_options
+            )
+        except Exception as error:
+            ray.shutdown()  # stops whatever the failed start left running
+            if attempt == attempts:
+                raise
+            if on_retry is not None:
+                on_retry(error)
+    raise AssertionError("unreachable")
 
 
 def run_on_ray(
