@@ -100,15 +100,26 @@ def _forward(
     if truncated:
         carried[:] = 0.0
     trace[0, :] = 0.0
+    recurrent_t = np.empty((fed_back, units))  # recurrent_t[m, u]: the weight from hidden unit m to unit u
+    for m in range(fed_back):
+        for u in range(units):
+            recurrent_t[m, u] = hidden_weight[u, symbols + m]
+    nets = np.empty(units)
     for t in range(length):
         previous = trace[t]
         current = trace[t + 1]
         symbol = tokens[t]
+        # The net inputs, each summed in the order bias, input, hidden units 0..R-1 (the order fixes the rounding):
+        # the loop over units innermost, over the transposed weights, lets the compiler add R terms to all U
+        # net inputs at once (a dot product per unit would be a serial chain of additions); about 1.3× faster.
         for u in range(units):
-            net = hidden_bias[u] + hidden_weight[u, symbol]
-            for m in range(fed_back):
-                net += hidden_weight[u, symbols + m] * previous[m]
-            current[units + cells + u] = _logistic(net)  # σ(net_u)
+            nets[u] = hidden_bias[u] + hidden_weight[u, symbol]
+        for m in range(fed_back):
+            y = previous[m]
+            for u in range(units):
+                nets[u] += recurrent_t[m, u] * y
+        for u in range(units):
+            current[units + cells + u] = _logistic(nets[u])  # σ(net_u)
         for u in range(cells, units):
             current[u] = current[units + cells + u]  # a gate's activation is σ(net)
         for c in range(cells):
