@@ -159,6 +159,14 @@ def main() -> None:
     )
     if figures["task"] != args.task:
         raise SystemExit(f"--merge: {args.out} is for task {figures['task']}, this run for {args.task}")
+    planned = [args.seed + i for i in range(args.trials)]
+    if args.resume and all(
+        {row["seed"] for row in figures["arches"].get(name, {}).get("trials", [])} >= set(planned)
+        for name in args.arches
+    ):
+        # Nothing to run: the file is left as it is, with no run record for a run that trained nothing.
+        print(f"--resume: {args.out} already has every planned seed of {', '.join(args.arches)}; nothing to run")
+        return
     run: dict[str, Any] = {
         "command": " ".join(sys.argv),
         "started": utc_now(),
@@ -182,7 +190,6 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 
-    planned = [args.seed + i for i in range(args.trials)]
     for name in args.arches:
         model_config, train_config = trial_configs(name, args.task, args.budget)
         entry: dict[str, Any] = {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import multiprocessing
 import time
 from collections.abc import Awaitable, Callable
@@ -203,7 +202,7 @@ class JobWorker:
         renewed = time.monotonic()  # the claim itself
         next_beat: float | None = renewed + beat_every
         cancel_asked: float | None = None
-        terminated: float | None = None
+        stopping: asyncio.Task[None] | None = None
         while not starting.done() or process.is_alive():
             await asyncio.sleep(PROCESS_POLL_S)
             now = time.monotonic()
@@ -224,24 +223,19 @@ class JobWorker:
                     next_beat = None
                 else:
                     await starting  # a trainer being forked is stopped once it exists
-                    _stop(process)
+                    await stop_trainer(process, job_id)
                     return True
                 # The grace runs from when the trainer can see the request: one still starting (a torch import on a
                 # busy machine can take longer than the grace) checks for it first thing, and ends the job itself.
                 if beat.cancel_requested and beat.started and cancel_asked is None:
                     cancel_asked = now
-            # Terminated once (and said once): a trainer slow to die on a busy machine is killed, not re-signalled
-            # and re-logged at every poll.
-            if terminated is None and cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
+            # Stopped once (and said once), beside this loop, which goes on renewing the lease until the trainer
+            # is gone: a trainer slow to die on a busy machine is killed, not re-signalled at every poll.
+            if stopping is None and cancel_asked is not None and now - cancel_asked > CANCEL_GRACE_S:
                 logger.warning("training job %s ignored its cancel request; terminating it", job_id)
-                process.terminate()
-                terminated = now
-            elif terminated is not None and now - terminated > KILL_AFTER_TERMINATE_S and process.is_alive():
-                logger.warning(
-                    "training job %s did not exit %.0f s after SIGTERM; killing it", job_id, now - terminated
-                )
-                process.kill()
-                terminated = math.inf  # killed: nothing more to send
+                stopping = asyncio.create_task(stop_trainer(process, job_id))
+        if stopping is not None:
+            await stopping
         await starting  # raises what the start raised
         process.join(timeout=1)
         return False
@@ -257,8 +251,9 @@ class JobWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for job_id, process in running:
-            _stop(process)
+        # Stopped together: each may take the SIGTERM grace, and none blocks the event loop meanwhile.
+        await asyncio.gather(*(stop_trainer(process, job_id) for job_id, process in running))
+        for job_id, _ in running:
             with contextlib.suppress(LeaseLost, SQLAlchemyError, RegistryError):
                 self.registry.end_job(
                     job_id, "interrupted", "the service shut down during training", owner=self.worker_id
@@ -266,11 +261,17 @@ class JobWorker:
         self._running.clear()
 
 
-def _stop(process: BaseProcess) -> None:
+async def stop_trainer(process: BaseProcess, job_id: str) -> None:
+    """Stop a trainer without blocking the event loop: SIGTERM (its handler ends the job's trial cleanly), then
+    SIGKILL if it still lives KILL_AFTER_TERMINATE_S later, said once. The one way the worker stops a trainer: at a
+    lost lease, at a cancel the trainer ignored, at shutdown."""
     if process.pid is None:  # still being started at shutdown: it exits with its worker (exit_with_parent)
         return
     process.terminate()
-    process.join(timeout=5)
+    deadline = time.monotonic() + KILL_AFTER_TERMINATE_S
+    while process.is_alive() and time.monotonic() < deadline:
+        await asyncio.sleep(PROCESS_POLL_S)
     if process.is_alive():
+        logger.warning("training job %s did not exit %.0f s after SIGTERM; killing it", job_id, KILL_AFTER_TERMINATE_S)
         process.kill()
-        process.join(timeout=5)
+    await asyncio.to_thread(process.join, KILL_AFTER_TERMINATE_S)
