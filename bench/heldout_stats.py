@@ -72,3 +72,28 @@ def intervals(values: list[float]) -> dict[str, Any]:
         "median": asdict(median) if median else None,
         "method": "mean: Student's t, 95%; median: order statistics (binomial), coverage >= 95%",
     }
+
+
+def proportion_interval(successes: int, trials: int) -> tuple[float, float]:
+    """Wilson's 95% interval for a success rate (converged trials of all trials): unlike p ± 1.96·se it stays inside
+    [0, 1] and is usable at 0 or n successes."""
+    if trials == 0:
+        return 0.0, 1.0
+    z = 1.96
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fisher_exact(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> float:
+    """Two-sided p-value of Fisher's exact test that two success rates are equal: the probability, with the margins
+    fixed, of a table no more likely than the one seen."""
+    successes, total = successes_a + successes_b, trials_a + trials_b
+
+    def probability(k: int) -> float:
+        return math.comb(trials_a, k) * math.comb(trials_b, successes - k) / math.comb(total, successes)
+
+    seen = probability(successes_a)
+    tables = range(max(0, successes - trials_b), min(successes, trials_a) + 1)
+    return min(1.0, sum(p for p in map(probability, tables) if p <= seen * (1 + 1e-9)))
