@@ -248,7 +248,8 @@ def runs_behind(file_name: str, runs: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def heldout(figures: dict[str, Any], paper: dict[str, Any] | None) -> list[str]:
+def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str, Any] | None = None) -> list[str]:
+    """The headline table; `gh` (heldout_gh.json) adds the paper's recipe on the same held-out seeds."""
     runs = figures["runs"]
     lines = [
         "### Our architectures on held-out seeds, task 6b (`bench/results/heldout.json`)",
@@ -270,6 +271,9 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None) -> list[str]:
     planned = [name for run in runs for name in run.get("arches", []) if name not in figures["arches"]]
     for name in dict.fromkeys(planned):
         lines.append(f"| `{name}` | 0 (planned, not started when this was written) | — | — | — | — | — | — |")
+    recipe = (gh or {}).get("arches", {}).get("lstm1997")
+    if recipe and recipe["trials"]:
+        lines.append(heldout_row("lstm1997", recipe).replace("| `lstm1997` |", "| `lstm1997` (`heldout_gh.json`) |", 1))
     six_b = (paper or {}).get("tasks", {}).get("6b")
     if six_b and paper is not None:
         s = six_b["summary"]
@@ -427,7 +431,8 @@ def render(results: Path) -> str:
     lines = [BEGIN, "", "## The paper's own network, its recipe and what each modern choice buys", ""]
     lines += paper_as_printed()
     if (results / "heldout.json").exists():
-        lines += heldout(json.loads((results / "heldout.json").read_text()), paper)
+        gh = json.loads((results / "heldout_gh.json").read_text()) if (results / "heldout_gh.json").exists() else None
+        lines += heldout(json.loads((results / "heldout.json").read_text()), paper, gh)
     lines += recipe_run_here(paper, extra)
     if (results / "heldout_gh.json").exists():
         lines += table10_reading(json.loads((results / "heldout_gh.json").read_text()), paper)
