@@ -5,6 +5,7 @@ kernel's speed. A trial that misses the criterion within the budget is reported 
     .venv/bin/python bench/paper_bench.py                          # both tables, writes bench/results/paper.json
     .venv/bin/python bench/paper_bench.py --tasks 6a --trials 4    # a part of it (the JSON says which part)
     .venv/bin/python bench/paper_bench.py --gradient full          # the full gradient instead of the truncated one
+    .venv/bin/python bench/paper_bench.py --tasks 6b --learning-rate 0.2 --out bench/results/paper_lr02.json
     .venv/bin/python bench/paper_bench.py --tasks 6b --seeds 8 9 --merge   # add (or redo) chosen trials in the JSON
 
 With --merge the trials run now replace those of the same task and seed in the existing JSON and join the others;
@@ -113,7 +114,7 @@ def load_for_merge(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         return {"runs": [], "tasks": {}, "settings": settings}
     figures: dict[str, Any] = json.loads(path.read_text())
-    kept = {key: figures["settings"][key] for key in ("budget", "gradient", "n_test")}
+    kept = {key: figures["settings"].get(key) for key in ("budget", "gradient", "n_test", "learning_rate")}
     wanted = {key: settings[key] for key in kept}
     if kept != wanted:
         raise SystemExit(f"--merge: {path} was run with {kept}, this run with {wanted}; write to another --out")
@@ -143,7 +144,9 @@ def run_task(
     previous = figures["tasks"].get(task_name, {}).get("trials", [])
     rows = [row for row in previous if row["seed"] not in seeds]
     planned = max(args.trials or PAPER_TRIALS[task_name], len(rows) + len(seeds))
-    overrides = {"max_sequences": args.budget, "gradient": args.gradient}
+    overrides: dict[str, Any] = {"max_sequences": args.budget, "gradient": args.gradient}
+    if args.learning_rate is not None:
+        overrides["learning_rate"] = args.learning_rate
     specs = [
         plan_trials("lstm1997", task, trials=1, seed=seed, overrides=overrides, n_test=PAPER_TEST_SET)[0]
         for seed in seeds
@@ -173,12 +176,24 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true", help="merge the trials into --out instead of replacing it")
     parser.add_argument("--budget", type=int, default=BUDGET, help="sequences per trial")
     parser.add_argument("--gradient", choices=["truncated", "full"], default="truncated")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="instead of the paper's (0.5 on 6a, 0.1 on 6b); 2x the paper's is the gradient of E rather than E/2",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    settings = {"budget": args.budget, "gradient": args.gradient, "n_test": PAPER_TEST_SET, "seed": args.seed}
+    settings = {
+        "budget": args.budget,
+        "gradient": args.gradient,
+        "n_test": PAPER_TEST_SET,
+        "seed": args.seed,
+        "learning_rate": args.learning_rate,  # None: the paper's for the task
+    }
     fresh: dict[str, Any] = {"runs": [], "tasks": {}, "settings": settings}
     figures = load_for_merge(args.out, settings) if args.merge else fresh
     run: dict[str, Any] = {

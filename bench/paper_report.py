@@ -108,7 +108,15 @@ def recipe_run_here(paper: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
                 f"| {r['wrong_argmax']} | {r['seconds']:,.0f} | {r.get('run', 0)} |"
             )
     runs = paper.get("runs") or [paper]
-    lines += ["", "Runs behind `paper.json` (timings from a shared, loaded machine):", ""]
+    within = "within" if paper.get("within_20_minutes") else "**not** within"
+    lines += [
+        "",
+        f"Both tables took {paper.get('seconds', 0):,.0f} s over the runs below, {within} the issue's 20 minutes on "
+        "2 cores.",
+        "",
+        "Runs behind `paper.json` (each with its note on how loaded the machine was):",
+        "",
+    ]
     for index, run in enumerate(runs):
         speed = run.get("kernel_sequences_per_second") or {}
         lines.append(
@@ -116,6 +124,7 @@ def recipe_run_here(paper: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
             + (f", {run['started']} to {run.get('finished', '?')}" if run.get("started") else "")
             + f"; {machine_line(run.get('machine') or {})}; compiled on-line step "
             f"{speed.get('truncated', '?')} sequences/s (full gradient {speed.get('full', '?')})"
+            + (f"; {run['note']}" if run.get("note") else "")
         )
     for label, figures in extra.items():
         lines.append(f"- {label}: `{figures.get('command')}`; {machine_line(figures.get('machine') or {})}")
@@ -425,6 +434,7 @@ def render(results: Path) -> str:
     for label, name in (
         ("full gradient", "paper_full_gradient.json"),
         ("truncated, held-out seeds", "paper_heldout_6a.json"),
+        ("truncated, lr 0.2 (the gradient of E, not E/2)", "paper_lr02.json"),
     ):
         if (results / name).exists():
             extra[label] = json.loads((results / name).read_text())
