@@ -120,6 +120,12 @@ def resumed_entry(name: str, earlier: dict[str, Any], fresh: dict[str, Any]) -> 
     return {**earlier, "trials": list(earlier["trials"])}
 
 
+def missing_seeds(entry: dict[str, Any], planned: list[int]) -> list[int]:
+    """The planned seeds an architecture's entry has no row for (all of them for an entry not yet in the file)."""
+    done = {row["seed"] for row in entry.get("trials", [])}
+    return [seed for seed in planned if seed not in done]
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -160,10 +166,7 @@ def main() -> None:
     if figures["task"] != args.task:
         raise SystemExit(f"--merge: {args.out} is for task {figures['task']}, this run for {args.task}")
     planned = [args.seed + i for i in range(args.trials)]
-    if args.resume and all(
-        {row["seed"] for row in figures["arches"].get(name, {}).get("trials", [])} >= set(planned)
-        for name in args.arches
-    ):
+    if args.resume and not any(missing_seeds(figures["arches"].get(name, {}), planned) for name in args.arches):
         # Nothing to run: the file is left as it is, with no run record for a run that trained nothing.
         print(f"--resume: {args.out} already has every planned seed of {', '.join(args.arches)}; nothing to run")
         return
@@ -204,9 +207,8 @@ def main() -> None:
         entry["summary"] = summarize(entry["trials"], args.trials)
         figures["arches"][name] = entry
         write()
-        done_seeds = {row["seed"] for row in entry["trials"]}
-        seeds = [seed for seed in planned if seed not in done_seeds]
-        print(f"{name}: {len(done_seeds)} rows kept, {len(seeds)} trials to run", flush=True)
+        seeds = missing_seeds(entry, planned)
+        print(f"{name}: {len(entry['trials'])} rows kept, {len(seeds)} trials to run", flush=True)
         # One architecture at a time, so its table is complete (and can land) before the next one starts.
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
             pending = {pool.submit(run_trial, name, args.task, seed, args.budget) for seed in seeds}

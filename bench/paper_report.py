@@ -219,10 +219,12 @@ def interval_cells(entry: dict[str, Any]) -> tuple[str, str]:
     return mean_text, median_text
 
 
-def heldout_row(name: str, entry: dict[str, Any]) -> str:
+def heldout_row(name: str, entry: dict[str, Any], source: str = "") -> str:
+    """A held-out table's row; `source` names the JSON where it is not the table's own."""
     summary = entry["summary"]
+    label = f"`{name}`" + (f" (`{source}`)" if source else "")
     if not summary["trials"]:
-        return f"| `{name}` | 0 of {summary['planned']} (running when this was written) | — | — | — | — | — | — |"
+        return f"| {label} | 0 of {summary['planned']} (running when this was written) | — | — | — | — | — | — |"
     mean, median = interval_cells(entry)
     finished = "" if summary["trials"] >= summary["planned"] else f" (**of {summary['planned']} planned**)"
     spread = (
@@ -232,7 +234,7 @@ def heldout_row(name: str, entry: dict[str, Any]) -> str:
     )
     budget = entry["train_config"]["max_sequences"]
     return (
-        f"| `{name}` | {summary['trials']}{finished}, seeds {rung_seeds(entry)} "
+        f"| {label} | {summary['trials']}{finished}, seeds {rung_seeds(entry)} "
         f"| {summary['converged']}/{summary['trials']} within {budget:,} | {mean} | {median} | {spread} "
         f"| mean {summary['mean_wrong_paper']:.2f}, max "
         f"{summary['max_wrong_paper']}; {summary['trials_over_3_wrong']} over 3 | {summary['mean_seconds']:,.0f} |"
@@ -282,7 +284,7 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str,
         lines.append(f"| `{name}` | 0 (planned, not started when this was written) | — | — | — | — | — | — |")
     recipe = (gh or {}).get("arches", {}).get("lstm1997")
     if recipe and recipe["trials"]:
-        lines.append(heldout_row("lstm1997", recipe).replace("| `lstm1997` |", "| `lstm1997` (`heldout_gh.json`) |", 1))
+        lines.append(heldout_row("lstm1997", recipe, source="heldout_gh.json"))
     six_b = (paper or {}).get("tasks", {}).get("6b")
     if six_b and paper is not None:
         s = six_b["summary"]
@@ -320,11 +322,8 @@ def reading_row(label: str, rows: list[dict[str, Any]], budget: int) -> str:
     sequences = [float(r["sequences_to_criterion"]) for r in converged]
     wrong = [r["wrong_paper"] for r in converged]
     stuck_wrong = [r["wrong_paper"] for r in rows if not r["converged"]]
-    wrong_cell = (
-        f"mean {statistics.fmean(wrong):.1f}, max {max(wrong)}; {sum(w > 3 for w in wrong)} of {len(wrong)} over 3"
-        if wrong
-        else "—"
-    )
+    over, of = _over_3(rows)
+    wrong_cell = f"mean {statistics.fmean(wrong):.1f}, max {max(wrong)}; {over} of {of} over 3" if wrong else "—"
     mean = statistics.fmean(sequences) if sequences else None
     median = statistics.median(sequences) if sequences else None
     return (
@@ -332,6 +331,11 @@ def reading_row(label: str, rows: list[dict[str, Any]], budget: int) -> str:
         f"{budget:,} (95% CI {100 * low:.0f}-{100 * high:.0f}%) | {_n(mean)} | {_n(median)} | {wrong_cell} "
         f"| {', '.join(f'{w:,}' for w in stuck_wrong) or '—'} |"
     )
+
+
+def _converged(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many trials met the criterion, and how many there are."""
+    return sum(r["converged"] for r in rows), len(rows)
 
 
 def _over_3(rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -362,14 +366,12 @@ def table10_reading(figures: dict[str, Any], paper: dict[str, Any]) -> list[str]
         "lstm1997_table10": "Table 10's legend: g in [−1, 1], h in [−2, 2]",
         "lstm1997": "default: g in [−2, 2], h in [−1, 1]",
     }
-    counts: dict[str, tuple[int, int]] = {}  # converged, trials
-    over_3: dict[str, tuple[int, int]] = {}  # converged trials over 3 wrong, converged trials
+    trials: dict[str, list[dict[str, Any]]] = {}  # every trial of a reading, held-out and development pooled
     for name, entry in figures["arches"].items():
         rows = entry["trials"]
         if not rows:
             continue  # planned, not started when this was written
-        counts[name] = (sum(r["converged"] for r in rows), len(rows))
-        over_3[name] = _over_3(rows)
+        trials[name] = list(rows)
         planned = entry["summary"]["planned"]
         part = f" (**{len(rows)} of {planned} planned**)" if len(rows) < planned else ""
         label = f"{labels.get(name, name)}, held-out{part}"
@@ -377,13 +379,11 @@ def table10_reading(figures: dict[str, Any], paper: dict[str, Any]) -> list[str]
     development = paper["tasks"].get("6b", {}).get("trials", [])
     if development:
         lines.append(reading_row("default, development seeds (`paper.json`)", development, paper["settings"]["budget"]))
-        held_out, held_out_over = counts.get("lstm1997", (0, 0)), over_3.get("lstm1997", (0, 0))
-        counts["lstm1997"] = (held_out[0] + sum(r["converged"] for r in development), held_out[1] + len(development))
-        development_over = _over_3(development)
-        over_3["lstm1997"] = (held_out_over[0] + development_over[0], held_out_over[1] + development_over[1])
-    if "lstm1997_table10" in counts and "lstm1997" in counts:
-        (a, n), (b, m) = counts["lstm1997_table10"], counts["lstm1997"]
-        (c, k), (d, j) = over_3["lstm1997_table10"], over_3["lstm1997"]
+        trials.setdefault("lstm1997", []).extend(development)
+    if "lstm1997_table10" in trials and "lstm1997" in trials:
+        legend, default = trials["lstm1997_table10"], trials["lstm1997"]
+        (a, n), (b, m) = _converged(legend), _converged(default)
+        (c, k), (d, j) = _over_3(legend), _over_3(default)
         lines += [
             "",
             f"Converged trials, Table 10's reading against the default (every seed of each: the seeds are independent "
@@ -440,12 +440,12 @@ def render(results: Path) -> str:
             extra[label] = json.loads((results / name).read_text())
     lines = [BEGIN, "", "## The paper's own network, its recipe and what each modern choice buys", ""]
     lines += paper_as_printed()
+    gh = json.loads((results / "heldout_gh.json").read_text()) if (results / "heldout_gh.json").exists() else None
     if (results / "heldout.json").exists():
-        gh = json.loads((results / "heldout_gh.json").read_text()) if (results / "heldout_gh.json").exists() else None
         lines += heldout(json.loads((results / "heldout.json").read_text()), paper, gh)
     lines += recipe_run_here(paper, extra)
-    if (results / "heldout_gh.json").exists():
-        lines += table10_reading(json.loads((results / "heldout_gh.json").read_text()), paper)
+    if gh is not None:
+        lines += table10_reading(gh, paper)
     if (results / "ablation.json").exists():
         lines += ladder(json.loads((results / "ablation.json").read_text()))
     lines += [*deviations(), END]
