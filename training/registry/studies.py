@@ -105,7 +105,7 @@ class Studies:
         """How many trials each study has recorded, by study id (a study with none is absent)."""
         statement = select(StudyTrial.study_id, func.count(StudyTrial.id)).group_by(StudyTrial.study_id)
         with self.registry.session() as session:
-            return {study_id: count for study_id, count in session.execute(statement).tuples()}
+            return {study_id: count for study_id, count in session.execute(statement)}
 
     def recorded_keys(self, study_id: int) -> set[str]:
         with self.registry.session() as session:
