@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import describe_machine  # noqa: E402
+from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
 from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
@@ -229,6 +229,7 @@ def main() -> None:
         "--reuse-paper", action="store_true", help="take the lstm1997 rung's trials from paper.json (same trials)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", help=NOTE_HELP)
     args = parser.parse_args()
 
     figures: dict[str, Any] = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {"rungs": {}}
@@ -236,7 +237,8 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "started": utc_now(),
         "machine": describe_machine(),
-        "note": "timings from a shared machine; other jobs ran beside this one",
+        "note": args.note,
+        "load_average_at_start": load_average(),
         "trials": args.trials,
         "budget": args.budget or {name: RUNGS[name].budget for name in args.rungs},
         "task": TASK,
@@ -285,6 +287,7 @@ def main() -> None:
     def write() -> None:
         run["seconds"] = round(time.perf_counter() - started, 1)
         run["finished"] = utc_now()
+        run["load_average_at_finish"] = load_average()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from heldout_stats import intervals  # noqa: E402
-from machine import describe_machine  # noqa: E402
+from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
 from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
@@ -147,6 +147,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--combine", type=Path, nargs="+", help="only merge these JSONs' architectures into --out")
+    parser.add_argument("--note", help=NOTE_HELP)
     args = parser.parse_args()
     if args.combine:
         merged = (
@@ -174,7 +175,8 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "started": utc_now(),
         "machine": describe_machine(),
-        "note": "timings from a shared machine; other jobs ran beside this one",
+        "note": args.note,
+        "load_average_at_start": load_average(),
         "arches": args.arches,
         "trials": args.trials,
         "seed": args.seed,
@@ -190,6 +192,7 @@ def main() -> None:
     def write() -> None:
         run["seconds"] = round(time.perf_counter() - started, 1)
         run["finished"] = utc_now()
+        run["load_average_at_finish"] = load_average()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 

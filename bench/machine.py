@@ -2,6 +2,9 @@
 between CPUs (AVX2 vs AVX-512 above all), so a figure without its machine cannot be compared.
 
     from machine import describe_machine   # bench scripts run with bench/ on sys.path
+
+A run also records the machine's load average when it starts and when it finishes (`load_average`), and the note
+its operator gave (`--note`, `NOTE_HELP`): timings taken beside other jobs are not a quiet machine's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ def cpu_model_and_flags(cpuinfo: str) -> tuple[str, list[str]]:
         elif key == "flags" and not flags:
             flags = set(value.split())
     return model, [flag for flag in RELEVANT_FLAGS if flag in flags]
+
+
+NOTE_HELP = "what else ran on the machine, recorded beside the run's timings (default: no note; the load is measured)"
+
+
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages: on 2 cores, ~2 is a bench alone, more means something ran beside it."""
+    return [round(load, 2) for load in os.getloadavg()]
 
 
 def describe_machine() -> dict[str, Any]:

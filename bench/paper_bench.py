@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import describe_machine  # noqa: E402
+from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
 
 from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
@@ -160,6 +160,7 @@ def run_task(
         figures["tasks"][task_name] = {"trials": rows, "summary": summarize_task(task_name, rows, planned)}
         run["seconds"] = round(run.get("seconds_before", 0.0) + time.perf_counter() - started, 1)
         run["finished"] = utc_now()
+        run["load_average_at_finish"] = load_average()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 
@@ -184,6 +185,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", help=NOTE_HELP)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -200,7 +202,8 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "started": utc_now(),
         "machine": describe_machine(),
-        "note": "timings from a shared machine; other jobs ran beside this one",
+        "note": args.note,
+        "load_average_at_start": load_average(),
         "kernel_sequences_per_second": {g: round(kernel_rate(g)) for g in ("truncated", "full")},
     }
     figures["runs"].append(run)

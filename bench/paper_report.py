@@ -123,8 +123,7 @@ def recipe_run_here(paper: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
             f"- run {index}: `{run.get('command')}`"
             + (f", {run['started']} to {run.get('finished', '?')}" if run.get("started") else "")
             + f"; {machine_line(run.get('machine') or {})}; compiled on-line step "
-            f"{speed.get('truncated', '?')} sequences/s (full gradient {speed.get('full', '?')})"
-            + (f"; {run['note']}" if run.get("note") else "")
+            f"{speed.get('truncated', '?')} sequences/s (full gradient {speed.get('full', '?')})" + run_conditions(run)
         )
     for label, figures in extra.items():
         lines.append(f"- {label}: `{figures.get('command')}`; {machine_line(figures.get('machine') or {})}")
@@ -144,13 +143,23 @@ def rung_seeds(entry: dict[str, Any]) -> str:
     return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ", ".join(map(str, seeds))
 
 
-def ladder_row(name: str, entry: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+def within_common_budget(entry: dict[str, Any], runs: list[dict[str, Any]], common: int) -> str:
+    """Trials that met the criterion within `common` sequences: every rung's trials cut at the smallest budget any
+    rung ran, so rungs run under different budgets still compare like for like (a trial is the same whatever its
+    budget, up to where that budget stops it)."""
+    if rung_budget(entry, runs) < common:
+        return "—"
+    met = sum(1 for row in entry["trials"] if row["converged"] and row["sequences_to_criterion"] <= common)
+    return f"{met}/{len(entry['trials'])}"
+
+
+def ladder_row(name: str, entry: dict[str, Any], runs: list[dict[str, Any]], common: int) -> str:
     summary = entry.get("summary")
     source = " (trials from `paper.json`, not rerun)" if entry.get("source") else ""
     if entry.get("not_run"):
-        return f"| `{name}` | {entry['changed']} | — | not run: {entry['not_run']} | — | — | — |"
+        return f"| `{name}` | {entry['changed']} | — | not run: {entry['not_run']} | — | — | — | — |"
     if summary is None:
-        return f"| `{name}` | {entry['changed']} | — | no trial finished | — | — | — |"
+        return f"| `{name}` | {entry['changed']} | — | no trial finished | — | — | — | — |"
     budget = rung_budget(entry, runs)
     planned = entry.get("planned") or runs[entry["run"]]["trials"]
     reduced = summary["trials"] < 10 or budget < 5_000_000
@@ -165,7 +174,8 @@ def ladder_row(name: str, entry: dict[str, Any], runs: list[dict[str, Any]]) -> 
     )
     return (
         f"| `{name}` | {entry['changed']}{source} | {trials} | {summary['converged']}/{summary['trials']} "
-        f"| {_n(summary['median_sequences_to_criterion'])} | {_n(summary['mean_sequences_to_criterion'])} | {wrong} |"
+        f"| {within_common_budget(entry, runs, common)} | {_n(summary['median_sequences_to_criterion'])} "
+        f"| {_n(summary['mean_sequences_to_criterion'])} | {wrong} |"
     )
 
 
@@ -177,30 +187,29 @@ def ladder(ablation: dict[str, Any]) -> list[str]:
     reduced = any(
         (e.get("summary") or {}).get("trials", 0) < 10 or rung_budget(e, runs) < 5_000_000 for _, e in entries
     )
+    common = min(rung_budget(e, runs) for _, e in entries if e.get("summary"))
     lines = [
         "### The ablation ladder on 6b (`bench/results/ablation.json`)"
         + (" — **reduced** where a row says so" if reduced else ""),
         "",
         "Each ladder rung adds one change to the one before; the attention rows stand beside the last rung. The issue "
         "asks for 10 trials a rung (and the whole ladder within 60 minutes on 2 cores) and names no budget; the "
-        "bench's default is the Table 9 run's 5,000,000 sequences a trial, and a row with fewer trials or a smaller "
-        "budget says so (**reduced**); a rung whose trials need more than its budget shows as not converged "
-        "within it. Development seeds (0-9). Tests on 2,560 fresh sequences per trial; sequences and wrong test "
+        "bench gives the paper network's rungs the Table 9 run's 5,000,000 sequences a trial and the others 100,000 "
+        "(their on-line SGD rungs run ~2,000 sequences/s, so 5,000,000 would not fit the hour), and a row with "
+        "fewer trials or a budget under 5,000,000 says so (**reduced**); a rung whose trials need more than its "
+        "budget shows as not converged within it. The column 'converged within' cuts every rung's trials at the "
+        "smallest budget, so rungs compare like for like there. Development seeds (0-9). Tests on 2,560 fresh "
+        "sequences per trial; sequences and wrong test "
         "sequences are over the trials that met the criterion. Trials are deterministic given their seed on one "
         "machine, so seeds run at different times under one budget form one rung.",
         "",
-        "| rung | what changed | trials, budget a trial | converged | median sequences to criterion | mean "
+        "| rung | what changed | trials, budget a trial | converged | converged within "
+        f"{common:,} (every rung's budget) | median sequences to criterion | mean "
         "| wrong of 2,560 (0.3 rule), mean / max |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    lines += [ladder_row(name, entry, runs) for name, entry in entries]
-    lines += ["", "Runs behind `ablation.json`:", ""]
-    for run in runs:
-        lines.append(
-            f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
-            f"{machine_line(run['machine'])}"
-        )
-    return [*lines, ""]
+    lines += [ladder_row(name, entry, runs, common) for name, entry in entries]
+    return [*lines, *runs_behind("ablation.json", runs)]
 
 
 def interval_cells(entry: dict[str, Any]) -> tuple[str, str]:
@@ -248,13 +257,21 @@ HELDOUT_HEADER = (
 )
 
 
+def run_conditions(run: dict[str, Any]) -> str:
+    """How loaded the machine was during a run: its load averages (1-minute) at start and finish where the run
+    measured them, and its operator's note."""
+    start, finish = run.get("load_average_at_start"), run.get("load_average_at_finish")
+    load = f"; load average {start[0]:.1f} at the start, {finish[0]:.1f} at the finish" if start and finish else ""
+    return load + (f"; {run['note']}" if run.get("note") else "")
+
+
 def runs_behind(file_name: str, runs: list[dict[str, Any]]) -> list[str]:
-    """The commands a JSON's rows came from, each with its times and machine."""
+    """The commands a JSON's rows came from, each with its times, machine and load."""
     lines = ["", f"Runs behind `{file_name}`:", ""]
     for run in runs:
         lines.append(
             f"- `{run['command']}` ({run['started']} to {run.get('finished', '?')}, {run.get('seconds', '?')} s); "
-            f"{machine_line(run['machine'])}"
+            f"{machine_line(run['machine'])}{run_conditions(run)}"
         )
     return [*lines, ""]
 
