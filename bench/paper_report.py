@@ -130,6 +130,9 @@ def recipe_run_here(paper: dict[str, Any], extra: dict[str, dict[str, Any]]) -> 
     return [*lines, ""]
 
 
+LADDER_SECONDS = 60 * 60  # the issue: the whole ladder within 60 minutes on 2 cores
+
+
 def rung_budget(entry: dict[str, Any], runs: list[dict[str, Any]]) -> int:
     return int(entry.get("budget") or runs[entry["run"]]["budget"])
 
@@ -209,6 +212,9 @@ def ladder(ablation: dict[str, Any]) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [ladder_row(name, entry, runs, common) for name, entry in entries]
+    if len(runs) == 1 and runs[0].get("seconds") is not None:
+        within = "within" if runs[0]["seconds"] <= LADDER_SECONDS else "**not** within"
+        lines += ["", f"The whole ladder is one run of {runs[0]['seconds']:,.0f} s, {within} the issue's 60 minutes."]
     return [*lines, *runs_behind("ablation.json", runs)]
 
 
@@ -445,6 +451,47 @@ def deviations() -> list[str]:
     ]
 
 
+def snapshots(figures: dict[str, Any]) -> list[str]:
+    """The wrong test sequences of one converged trial at the criterion and at later snapshots of its on-line
+    learning (bench/snapshot_bench.py)."""
+    s = figures["summary"]
+    chunk, n_snapshots = figures["chunk"], figures["snapshots"]
+    lines = [
+        f"### Diagnosis: one snapshot of an on-line learner, {figures['task']} (`bench/results/snapshots.json`)",
+        "",
+        f"Each development trial trains with the paper's recipe to the criterion (budget {figures['budget']:,}), is "
+        f"tested on its {figures['n_test']:,} test sequences, then keeps learning on-line for {n_snapshots} chunks "
+        f"of {chunk:,} fresh sequences; after each chunk the frozen net is tested again on the same sequences. "
+        "'Streaming' counts the chunk's sequences judged wrong by the weights before their own update, as the "
+        "criterion judges. Wrong is the paper's 0.3 rule.",
+        "",
+        f"| seed | sequences to criterion | wrong at the criterion | wrong after each further {chunk:,} "
+        f"| streaming wrong per {chunk:,} |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in figures["trials"]:
+        if not row["converged"]:
+            lines.append(f"| {row['seed']} | not within {row['sequences_seen']:,} | — | — | — |")
+            continue
+        later = ", ".join(str(w) for w in row["wrong_paper_of_later_snapshots"])
+        streaming = ", ".join(str(w) for w in row["streaming_wrong_per_chunk"])
+        lines.append(
+            f"| {row['seed']} | {row['sequences_to_criterion']:,} | {row['wrong_paper_at_criterion']} | {later} "
+            f"| {streaming} |"
+        )
+    if s["converged"]:
+        lines += [
+            "",
+            f"At the criterion {s['at_criterion_over_3_wrong']} of {s['converged']} converged trials test over 3 "
+            f"wrong (median {_n(s['at_criterion_median_wrong'])}); of their {s['later_snapshots']} later snapshots "
+            f"{s['later_snapshots_over_3_wrong']} do (median {_n(s['later_snapshots_median_wrong'])}, max "
+            f"{s['later_snapshots_max_wrong']:,}), and {s['trials_with_a_later_snapshot_within_3']} of "
+            f"{s['converged']} trials have a snapshot within 3. Streaming error after the criterion: "
+            f"{100 * s['streaming_wrong_rate']:.2f}% of sequences.",
+        ]
+    return [*lines, *runs_behind("snapshots.json", [figures])]
+
+
 def render(results: Path) -> str:
     paper = json.loads((results / "paper.json").read_text())
     extra = {}
@@ -463,6 +510,8 @@ def render(results: Path) -> str:
     lines += recipe_run_here(paper, extra)
     if gh is not None:
         lines += table10_reading(gh, paper)
+    if (results / "snapshots.json").exists():
+        lines += snapshots(json.loads((results / "snapshots.json").read_text()))
     if (results / "ablation.json").exists():
         lines += ladder(json.loads((results / "ablation.json").read_text()))
     lines += [*deviations(), END]
