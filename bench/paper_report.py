@@ -282,11 +282,51 @@ def runs_behind(file_name: str, runs: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str, Any] | None = None) -> list[str]:
-    """The headline table; `gh` (heldout_gh.json) adds the paper's recipe on the same held-out seeds."""
+# Table 9's rows as the held-out tables print them.
+PAPER_HELDOUT_ROWS = {
+    "6a": "| paper, Table 9 (LSTM, 2 blocks of 2 cells, on-line SGD) | 20 | 20/20 | 31,390 | — | — "
+    "| 1 (mean); never more than 3 | — |",
+    "6b": "| paper, Table 9 (LSTM, 3 blocks of 2 cells, on-line SGD) | 10 | 10/10 | 571,100 | — | — "
+    "| 2 (mean); never more than 3 | — |",
+}
+
+
+def paper_bench_row(label: str, summary: dict[str, Any], budget: int) -> str:
+    """A held-out table's row from a paper-bench summary (paper.json's format, not heldout.json's)."""
+    return (
+        f"| {label} | {summary['trials_run']} | {summary['converged']}/{summary['trials_run']} within {budget:,} "
+        f"| {_n(summary['mean_sequences_to_criterion'])} | {_n(summary['median_sequences_to_criterion'])} "
+        f"| {_n(summary['min_sequences_to_criterion'])}-{_n(summary['max_sequences_to_criterion'])} "
+        f"| mean {summary['mean_wrong_paper']:.1f}, max {summary['max_wrong_paper']} | — |"
+    )
+
+
+def recipe_rows(
+    task: str, paper: dict[str, Any] | None, gh: dict[str, Any] | None, heldout_6a: dict[str, Any] | None
+) -> list[str]:
+    """The paper's recipe beside our architectures in a held-out table: on the same held-out seeds where a bench
+    ran them (heldout_gh.json for 6b, paper_heldout_6a.json for 6a), and on the development seeds (paper.json)."""
+    rows = []
+    recipe = (gh or {}).get("arches", {}).get("lstm1997") if task == "6b" else None
+    if recipe and recipe["trials"]:
+        rows.append(heldout_row("lstm1997", recipe, source="heldout_gh.json"))
+    if task == "6a" and heldout_6a is not None:
+        summary = heldout_6a["tasks"]["6a"]["summary"]
+        rows.append(paper_bench_row("`lstm1997` (`paper_heldout_6a.json`)", summary, heldout_6a["settings"]["budget"]))
+    development = (paper or {}).get("tasks", {}).get(task)
+    if development and paper is not None:
+        summary = development["summary"]
+        label = f"`lstm1997` (development seeds 0-{summary['trials_run'] - 1}, `paper.json`)"
+        rows.append(paper_bench_row(label, summary, paper["settings"]["budget"]))
+    return rows
+
+
+def heldout(figures: dict[str, Any], file_name: str, recipe: list[str]) -> list[str]:
+    """A task's headline table from `file_name` (heldout_bench.py's JSON); `recipe` rows add the paper's recipe."""
     runs = figures["runs"]
+    task = figures["task"]
     lines = [
-        "### Our architectures on held-out seeds, task 6b (`bench/results/heldout.json`)",
+        f"### Our architectures on held-out seeds, task {task} (`bench/results/{file_name}`)",
         "",
         "The headline figures: each architecture with its default settings (the registry's, as `temporal-order train` "
         "uses them; table below), on seeds from 1000 on, never used to choose any setting (seeds 0-9 are the "
@@ -295,8 +335,8 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str,
         "trial converged, the sample standard deviation and 95% confidence intervals: the mean's by Student's t "
         "(mean ± t(0.975, n−1)·sd/√n), the median's distribution-free from order statistics (the binomial interval "
         "between the ranks shown, its exact coverage given). Wrong test sequences over every trial, by the paper's "
-        "0.3 rule (for softmax outputs exactly p(true class) > 0.7). Seconds are wall time on a shared, loaded "
-        "machine.",
+        "0.3 rule (for softmax outputs exactly p(true class) > 0.7). Seconds are wall time; each run's load is "
+        "listed below the table.",
         "",
         *HELDOUT_HEADER,
     ]
@@ -305,23 +345,9 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str,
     planned = [name for run in runs for name in run.get("arches", []) if name not in figures["arches"]]
     for name in dict.fromkeys(planned):
         lines.append(f"| `{name}` | 0 (planned, not started when this was written) | — | — | — | — | — | — |")
-    recipe = (gh or {}).get("arches", {}).get("lstm1997")
-    if recipe and recipe["trials"]:
-        lines.append(heldout_row("lstm1997", recipe, source="heldout_gh.json"))
-    six_b = (paper or {}).get("tasks", {}).get("6b")
-    if six_b and paper is not None:
-        s = six_b["summary"]
-        lines.append(
-            f"| `lstm1997` (development seeds 0-9, `paper.json`) | {s['trials_run']} "
-            f"| {s['converged']}/{s['trials_run']}"
-            f" within {paper['settings']['budget']:,} | {_n(s['mean_sequences_to_criterion'])} "
-            f"| {_n(s['median_sequences_to_criterion'])} | {_n(s['min_sequences_to_criterion'])}-"
-            f"{_n(s['max_sequences_to_criterion'])} | mean {s['mean_wrong_paper']:.1f}, "
-            f"max {s['max_wrong_paper']} | — |"
-        )
+    lines += recipe
     lines += [
-        "| paper, Table 9 (LSTM, 3 blocks of 2 cells, on-line SGD) | 10 | 10/10 | 571,100 | — | — "
-        "| 2 (mean); never more than 3 | — |",
+        PAPER_HELDOUT_ROWS[task],
         "",
         "Settings (`train_config` of each row in the JSON):",
         "",
@@ -333,7 +359,7 @@ def heldout(figures: dict[str, Any], paper: dict[str, Any] | None, gh: dict[str,
             f"- `{name}`: {t['optimizer']} lr {t['learning_rate']}, batch {t['batch_size']}, clipping {clip}, "
             f"annealing {'yes' if t['anneal'] else 'no'}, gradient {t['gradient']}, budget {t['max_sequences']:,}"
         )
-    return [*lines, *runs_behind("heldout.json", runs)]
+    return [*lines, *runs_behind(file_name, runs)]
 
 
 def reading_row(label: str, rows: list[dict[str, Any]], budget: int) -> str:
@@ -506,7 +532,16 @@ def render(results: Path) -> str:
     lines += paper_as_printed()
     gh = json.loads((results / "heldout_gh.json").read_text()) if (results / "heldout_gh.json").exists() else None
     if (results / "heldout.json").exists():
-        lines += heldout(json.loads((results / "heldout.json").read_text()), paper, gh)
+        lines += heldout(
+            json.loads((results / "heldout.json").read_text()), "heldout.json", recipe_rows("6b", paper, gh, None)
+        )
+    if (results / "heldout_6a.json").exists():
+        heldout_6a = extra.get("truncated, held-out seeds")
+        lines += heldout(
+            json.loads((results / "heldout_6a.json").read_text()),
+            "heldout_6a.json",
+            recipe_rows("6a", paper, None, heldout_6a),
+        )
     lines += recipe_run_here(paper, extra)
     if gh is not None:
         lines += table10_reading(gh, paper)
