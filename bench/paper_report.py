@@ -477,15 +477,15 @@ def deviations() -> list[str]:
     ]
 
 
-def snapshots(figures: dict[str, Any]) -> list[str]:
+def snapshots(figures: dict[str, Any], file_name: str, seeds: str) -> list[str]:
     """The wrong test sequences of one converged trial at the criterion and at later snapshots of its on-line
-    learning (bench/snapshot_bench.py)."""
+    learning (bench/snapshot_bench.py); `seeds` says which seeds the file's trials are."""
     s = figures["summary"]
     chunk, n_snapshots = figures["chunk"], figures["snapshots"]
     lines = [
-        f"### Diagnosis: one snapshot of an on-line learner, {figures['task']} (`bench/results/snapshots.json`)",
+        f"### Diagnosis: one snapshot of an on-line learner, {figures['task']}, {seeds} (`bench/results/{file_name}`)",
         "",
-        f"Each development trial trains with the paper's recipe to the criterion (budget {figures['budget']:,}), is "
+        f"Each trial trains with the paper's recipe to the criterion (budget {figures['budget']:,}), is "
         f"tested on its {figures['n_test']:,} test sequences, then keeps learning on-line for {n_snapshots} chunks "
         f"of {chunk:,} fresh sequences; after each chunk the frozen net is tested again on the same sequences. "
         "'Streaming' counts the chunk's sequences judged wrong by the weights before their own update, as the "
@@ -515,7 +515,7 @@ def snapshots(figures: dict[str, Any]) -> list[str]:
             f"{s['converged']} trials have a snapshot within 3. Streaming error after the criterion: "
             f"{100 * s['streaming_wrong_rate']:.2f}% of sequences.",
         ]
-    return [*lines, *runs_behind("snapshots.json", [figures])]
+    return [*lines, *runs_behind(file_name, [figures])]
 
 
 def render(results: Path) -> str:
@@ -545,8 +545,9 @@ def render(results: Path) -> str:
     lines += recipe_run_here(paper, extra)
     if gh is not None:
         lines += table10_reading(gh, paper)
-    if (results / "snapshots.json").exists():
-        lines += snapshots(json.loads((results / "snapshots.json").read_text()))
+    for name, seeds in (("snapshots.json", "development seeds"), ("snapshots_heldout.json", "held-out seeds")):
+        if (results / name).exists():
+            lines += snapshots(json.loads((results / name).read_text()), name, seeds)
     if (results / "ablation.json").exists():
         lines += ladder(json.loads((results / "ablation.json").read_text()))
     lines += [*deviations(), END]
