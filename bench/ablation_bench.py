@@ -22,14 +22,13 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
+from machine import NOTE_HELP, describe_machine, finish_run, start_run  # noqa: E402
 from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
@@ -207,10 +206,6 @@ def kept_trials(figures: dict[str, Any], name: str, seeds: list[int], budget: in
     ]
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rungs", nargs="+", default=list(RUNGS), choices=list(RUNGS))
@@ -233,14 +228,11 @@ def main() -> None:
     args = parser.parse_args()
 
     figures: dict[str, Any] = json.loads(args.out.read_text()) if args.merge and args.out.exists() else {"rungs": {}}
+    budgets = {name: args.budget or RUNGS[name].budget for name in args.rungs}
     run = {
-        "command": " ".join(sys.argv),
-        "started": utc_now(),
-        "machine": describe_machine(),
-        "note": args.note,
-        "load_average_at_start": load_average(),
+        **start_run(describe_machine(), args.note),
         "trials": args.trials,
-        "budget": args.budget or {name: RUNGS[name].budget for name in args.rungs},
+        "budget": args.budget or budgets,
         "task": TASK,
         "n_test": N_TEST,
     }
@@ -250,7 +242,6 @@ def main() -> None:
     figures["rung_order"] = list(RUNGS)
     runnable = []
     seeds = [args.seed + i for i in range(args.trials)]
-    budgets = {name: args.budget or RUNGS[name].budget for name in args.rungs}
     for name in args.rungs:
         rung = RUNGS[name]
         budget = budgets[name]
@@ -286,8 +277,7 @@ def main() -> None:
 
     def write() -> None:
         run["seconds"] = round(time.perf_counter() - started, 1)
-        run["finished"] = utc_now()
-        run["load_average_at_finish"] = load_average()
+        finish_run(run)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 

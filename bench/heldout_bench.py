@@ -27,7 +27,6 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from heldout_stats import intervals  # noqa: E402
-from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
+from machine import NOTE_HELP, describe_machine, finish_run, start_run  # noqa: E402
 from trial_rows import trained_and_tested  # noqa: E402
 
 from training.architectures import REGISTRY, default_config  # noqa: E402
@@ -126,10 +125,6 @@ def missing_seeds(entry: dict[str, Any], planned: list[int]) -> list[int]:
     return [seed for seed in planned if seed not in done]
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     names = [*ARCHES, *(a for a in REGISTRY if a not in ARCHES), *VARIANTS]
@@ -172,11 +167,7 @@ def main() -> None:
         print(f"--resume: {args.out} already has every planned seed of {', '.join(args.arches)}; nothing to run")
         return
     run: dict[str, Any] = {
-        "command": " ".join(sys.argv),
-        "started": utc_now(),
-        "machine": describe_machine(),
-        "note": args.note,
-        "load_average_at_start": load_average(),
+        **start_run(describe_machine(), args.note),
         "arches": args.arches,
         "trials": args.trials,
         "seed": args.seed,
@@ -191,8 +182,7 @@ def main() -> None:
 
     def write() -> None:
         run["seconds"] = round(time.perf_counter() - started, 1)
-        run["finished"] = utc_now()
-        run["load_average_at_finish"] = load_average()
+        finish_run(run)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 

@@ -3,14 +3,17 @@ between CPUs (AVX2 vs AVX-512 above all), so a figure without its machine cannot
 
     from machine import describe_machine   # bench scripts run with bench/ on sys.path
 
-A run also records the machine's load average when it starts and when it finishes (`load_average`), and the note
-its operator gave (`--note`, `NOTE_HELP`): timings taken beside other jobs are not a quiet machine's.
+A run's record (`start_run`, `finish_run`) also holds its command, its times, the machine's load average when it
+starts and when it finishes, and the note its operator gave (`--note`, `NOTE_HELP`): timings taken beside other
+jobs are not a quiet machine's.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,28 @@ NOTE_HELP = "what else ran on the machine, recorded beside the run's timings (de
 def load_average() -> list[float]:
     """The 1-, 5- and 15-minute load averages: on 2 cores, ~2 is a bench alone, more means something ran beside it."""
     return [round(load, 2) for load in os.getloadavg()]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def start_run(machine: dict[str, Any], note: str | None) -> dict[str, Any]:
+    """A run's record as it starts: its command, start time, machine (`describe_machine()`), note and load; a bench
+    adds its settings."""
+    return {
+        "command": " ".join(sys.argv),
+        "started": utc_now(),
+        "machine": machine,
+        "note": note,
+        "load_average_at_start": load_average(),
+    }
+
+
+def finish_run(run: dict[str, Any]) -> None:
+    """Stamp a run's record with its finish time and the load then (each time a bench writes its JSON)."""
+    run["finished"] = utc_now()
+    run["load_average_at_finish"] = load_average()
 
 
 def describe_machine() -> dict[str, Any]:

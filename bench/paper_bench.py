@@ -20,7 +20,6 @@ import json
 import statistics
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
+from machine import NOTE_HELP, describe_machine, finish_run, start_run  # noqa: E402
 
 from training.architectures import build_model  # noqa: E402
 from training.evaluate import PAPER_FIGURES  # noqa: E402
@@ -104,10 +103,6 @@ def summarize_task(task: str, rows: list[dict[str, Any]], planned: int) -> dict[
     }
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def load_for_merge(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The JSON to merge into, its trials labelled with the run they came from (a file written before runs were
     recorded is one run: its own command, machine and speed)."""
@@ -159,8 +154,7 @@ def run_task(
         rows.sort(key=lambda row: row["seed"])
         figures["tasks"][task_name] = {"trials": rows, "summary": summarize_task(task_name, rows, planned)}
         run["seconds"] = round(run.get("seconds_before", 0.0) + time.perf_counter() - started, 1)
-        run["finished"] = utc_now()
-        run["load_average_at_finish"] = load_average()
+        finish_run(run)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2))
 
@@ -199,11 +193,7 @@ def main() -> None:
     fresh: dict[str, Any] = {"runs": [], "tasks": {}, "settings": settings}
     figures = load_for_merge(args.out, settings) if args.merge else fresh
     run: dict[str, Any] = {
-        "command": " ".join(sys.argv),
-        "started": utc_now(),
-        "machine": describe_machine(),
-        "note": args.note,
-        "load_average_at_start": load_average(),
+        **start_run(describe_machine(), args.note),
         "kernel_sequences_per_second": {g: round(kernel_rate(g)) for g in ("truncated", "full")},
     }
     figures["runs"].append(run)

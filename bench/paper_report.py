@@ -301,24 +301,21 @@ def paper_bench_row(label: str, summary: dict[str, Any], budget: int) -> str:
     )
 
 
-def recipe_rows(
-    task: str, paper: dict[str, Any] | None, gh: dict[str, Any] | None, heldout_6a: dict[str, Any] | None
-) -> list[str]:
-    """The paper's recipe beside our architectures in a held-out table: on the same held-out seeds where a bench
-    ran them (heldout_gh.json for 6b, paper_heldout_6a.json for 6a), and on the development seeds (paper.json)."""
-    rows = []
-    recipe = (gh or {}).get("arches", {}).get("lstm1997") if task == "6b" else None
-    if recipe and recipe["trials"]:
-        rows.append(heldout_row("lstm1997", recipe, source="heldout_gh.json"))
-    if task == "6a" and heldout_6a is not None:
-        summary = heldout_6a["tasks"]["6a"]["summary"]
-        rows.append(paper_bench_row("`lstm1997` (`paper_heldout_6a.json`)", summary, heldout_6a["settings"]["budget"]))
+def paper_bench_file_row(figures: dict[str, Any], task: str, file_name: str) -> str:
+    """A held-out table's row for a whole paper-bench file's trials of `task`."""
+    summary, budget = figures["tasks"][task]["summary"], figures["settings"]["budget"]
+    return paper_bench_row(f"`lstm1997` (`{file_name}`)", summary, budget)
+
+
+def recipe_rows(task: str, paper: dict[str, Any] | None, held_out: list[str]) -> list[str]:
+    """The paper's recipe beside our architectures in a task's held-out table: `held_out`, its rows on the same
+    held-out seeds where a bench ran them, then its development trials (paper.json)."""
     development = (paper or {}).get("tasks", {}).get(task)
-    if development and paper is not None:
-        summary = development["summary"]
-        label = f"`lstm1997` (development seeds 0-{summary['trials_run'] - 1}, `paper.json`)"
-        rows.append(paper_bench_row(label, summary, paper["settings"]["budget"]))
-    return rows
+    if not (development and paper is not None):
+        return held_out
+    summary = development["summary"]
+    label = f"`lstm1997` (development seeds 0-{summary['trials_run'] - 1}, `paper.json`)"
+    return [*held_out, paper_bench_row(label, summary, paper["settings"]["budget"])]
 
 
 def heldout(figures: dict[str, Any], file_name: str, recipe: list[str]) -> list[str]:
@@ -518,38 +515,43 @@ def snapshots(figures: dict[str, Any], file_name: str, seeds: str) -> list[str]:
     return [*lines, *runs_behind(file_name, [figures])]
 
 
+def _load(results: Path, name: str) -> dict[str, Any] | None:
+    """A bench's JSON from `results`, or None where that bench has not been run."""
+    path = results / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# The paper bench's other runs, listed under its own: a label and the file.
+EXTRA_PAPER_RUNS = (
+    ("full gradient", "paper_full_gradient.json"),
+    ("truncated, held-out seeds", "paper_heldout_6a.json"),
+    ("truncated, lr 0.2 (the gradient of E, not E/2)", "paper_lr02.json"),
+)
+
+
 def render(results: Path) -> str:
     paper = json.loads((results / "paper.json").read_text())
-    extra = {}
-    for label, name in (
-        ("full gradient", "paper_full_gradient.json"),
-        ("truncated, held-out seeds", "paper_heldout_6a.json"),
-        ("truncated, lr 0.2 (the gradient of E, not E/2)", "paper_lr02.json"),
-    ):
-        if (results / name).exists():
-            extra[label] = json.loads((results / name).read_text())
+    runs = {name: _load(results, name) for _, name in EXTRA_PAPER_RUNS}
+    extra = {label: figures for label, name in EXTRA_PAPER_RUNS if (figures := runs[name]) is not None}
     lines = [BEGIN, "", "## The paper's own network, its recipe and what each modern choice buys", ""]
     lines += paper_as_printed()
-    gh = json.loads((results / "heldout_gh.json").read_text()) if (results / "heldout_gh.json").exists() else None
-    if (results / "heldout.json").exists():
-        lines += heldout(
-            json.loads((results / "heldout.json").read_text()), "heldout.json", recipe_rows("6b", paper, gh, None)
-        )
-    if (results / "heldout_6a.json").exists():
-        heldout_6a = extra.get("truncated, held-out seeds")
-        lines += heldout(
-            json.loads((results / "heldout_6a.json").read_text()),
-            "heldout_6a.json",
-            recipe_rows("6a", paper, None, heldout_6a),
-        )
+    gh = _load(results, "heldout_gh.json")
+    if (heldout_6b := _load(results, "heldout.json")) is not None:
+        recipe = (gh or {}).get("arches", {}).get("lstm1997")
+        held_out = [heldout_row("lstm1997", recipe, source="heldout_gh.json")] if recipe and recipe["trials"] else []
+        lines += heldout(heldout_6b, "heldout.json", recipe_rows("6b", paper, held_out))
+    if (heldout_6a := _load(results, "heldout_6a.json")) is not None:
+        recipe_6a = runs["paper_heldout_6a.json"]
+        held_out = [] if recipe_6a is None else [paper_bench_file_row(recipe_6a, "6a", "paper_heldout_6a.json")]
+        lines += heldout(heldout_6a, "heldout_6a.json", recipe_rows("6a", paper, held_out))
     lines += recipe_run_here(paper, extra)
     if gh is not None:
         lines += table10_reading(gh, paper)
     for name, seeds in (("snapshots.json", "development seeds"), ("snapshots_heldout.json", "held-out seeds")):
-        if (results / name).exists():
-            lines += snapshots(json.loads((results / name).read_text()), name, seeds)
-    if (results / "ablation.json").exists():
-        lines += ladder(json.loads((results / "ablation.json").read_text()))
+        if (snapshot_figures := _load(results, name)) is not None:
+            lines += snapshots(snapshot_figures, name, seeds)
+    if (ablation := _load(results, "ablation.json")) is not None:
+        lines += ladder(ablation)
     lines += [*deviations(), END]
     return "\n".join(lines) + "\n"
 

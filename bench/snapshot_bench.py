@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from machine import NOTE_HELP, describe_machine, load_average  # noqa: E402
+from machine import NOTE_HELP, describe_machine, finish_run, start_run  # noqa: E402
 
 from training import lstm1997  # noqa: E402
 from training.criterion import judge_batch  # noqa: E402
@@ -133,11 +132,7 @@ def main() -> None:
     parser.add_argument("--note", help=NOTE_HELP)
     args = parser.parse_args()
     run: dict[str, Any] = {
-        "command": " ".join(sys.argv),
-        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": describe_machine(),
-        "note": args.note,
-        "load_average_at_start": load_average(),
+        **start_run(describe_machine(), args.note),
         "task": args.task,
         "budget": args.budget,
         "snapshots": args.snapshots,
@@ -151,11 +146,8 @@ def main() -> None:
         for future in futures:
             rows.append(future.result())
             print(json.dumps(rows[-1]), flush=True)
-    run.update(
-        seconds=round(time.perf_counter() - started, 1),
-        finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        load_average_at_finish=load_average(),
-    )
+    run["seconds"] = round(time.perf_counter() - started, 1)
+    finish_run(run)
     figures = {**run, "trials": rows, "summary": summarize(rows)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2))
